@@ -1,0 +1,518 @@
+"""The base every sktorch estimator extends.
+
+Design: composition, not inheritance from skorch. The estimator is a plain
+scikit-learn ``BaseEstimator`` whose ``__init__`` only stores; ``fit``
+validates the data, resolves names through the registries and builds a skorch
+``NeuralNet`` (``net_``), which runs the training loop, the callbacks and the
+history. skorch's ``NeuralNet`` itself sets attributes in ``__init__`` and
+returns private keys from ``get_params``, which breaks scikit-learn's
+``check_no_attributes_set_in_init`` and ``check_set_params``; keeping it as a
+fitted attribute keeps those contracts intact while reusing all of skorch's
+training machinery, including its pickling with CUDA-to-CPU remapping.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from skorch import NeuralNet
+from skorch.callbacks import EarlyStopping, ProgressBar
+from skorch.dataset import Dataset
+from skorch.helper import predefined_split
+from skorch.utils import params_for
+from torch import nn
+
+from sktorch._device import resolve_device
+from sktorch._registry import _did_you_mean, check_options
+from sktorch._validation import (
+    Interval,
+    as_array_input,
+    check_is_fitted,
+    to_tensor,
+    validate_data,
+)
+from sktorch.exceptions import InvalidParameterError
+from sktorch.losses import LOSSES
+from sktorch.models import MODELS
+from sktorch.optim import OPTIMIZERS
+
+# Rows per forward pass at predict time: large enough that per-call overhead
+# vanishes, small enough that memory stays bounded on large inputs.
+_PREDICT_CHUNK_ROWS = 4096
+
+COMMON_PARAMETERS_DOC = """\
+module : str, nn.Module class or nn.Module instance, default='mlp'
+        The network. A name from :func:`sktorch.list_models`; an ``nn.Module``
+        subclass, built at fit with the ``module__<name>`` options (its
+        ``in_features`` and ``out_features`` are filled in from the data when
+        its ``__init__`` takes them and they are not set); or an instance,
+        which is copied at fit so its weights are the starting point of every
+        fit. Options go as ``module__<name>``, e.g.
+        ``module__hidden_sizes=(256, 128)``, ``module__dropout=0.1``.
+    criterion : str, nn.Module class or nn.Module instance, default=$criterion
+        The loss. A name from :func:`sktorch.list_losses`, a loss class or an
+        instance. Options go as ``criterion__<name>``, e.g.
+        ``criterion__label_smoothing=0.1``.
+    optimizer : str or torch.optim.Optimizer class, default='adam'
+        A name from :func:`sktorch.list_optimizers` or an optimizer class.
+        Options go as ``optimizer__<name>``, e.g.
+        ``optimizer__weight_decay=1e-4``; skorch's
+        ``optimizer__param_groups`` sets per-layer options.
+    lr : float, default=1e-3
+        Learning rate.
+    max_epochs : int, default=20
+        Number of passes over the training data in ``fit``.
+    batch_size : int, default=32
+        Number of samples per gradient step.
+    device : str or torch.device, default='auto'
+        ``'auto'`` trains on CUDA when available, else on the CPU; ``'cpu'``,
+        ``'cuda'``, ``'cuda:1'``... ask for a device, and asking for one this
+        machine lacks is an error at fit.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialization, shuffling, dropout and the validation
+        split. An int gives identical fits, in this process or another. The
+        global torch random state is left as it was.
+    validation_fraction : float in (0, 1) or None, default=None
+        Share of the training data held out to compute ``valid_loss`` each
+        epoch (stratified for classifiers when every class has at least two
+        samples). None holds out nothing, unless ``early_stopping`` is set,
+        which then holds out 0.1.
+    early_stopping : int or None, default=None
+        Patience: stop when the validation loss has not improved for this
+        many epochs, and restore the weights of the best epoch. None trains
+        for ``max_epochs``.
+    warm_start : bool, default=False
+        When True, ``fit`` on a fitted estimator continues training from its
+        current weights instead of starting over.
+    verbose : int, default=0
+        0 is silent; 1 prints a table with one row per epoch; 2 adds a
+        progress bar over the batches of each epoch.
+    callbacks : list of skorch callbacks or None, default=None
+        Extra skorch callbacks, instances or ``(name, callback)`` tuples;
+        they are copied at fit. Options go as ``callbacks__<name>__<option>``.
+    **kwargs : dict
+        ``module__``, ``criterion__``, ``optimizer__`` and ``callbacks__``
+        options, as above. Any other keyword is an error."""
+
+
+class BaseTorchEstimator(BaseEstimator):
+    """Base class of sktorch estimators; not meant to be used directly.
+
+    Subclasses set the task: how targets are encoded, how many outputs the
+    module needs and how outputs become predictions.
+    """
+
+    _parameter_constraints: dict = {
+        "module": [str, type, nn.Module],
+        "criterion": [str, type, nn.Module],
+        "optimizer": [str, type],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
+        "early_stopping": [Interval(Integral, 1, None, closed="left"), None],
+        "warm_start": ["boolean"],
+        "verbose": ["verbose"],
+        "callbacks": [list, None],
+    }
+
+    # Prefixes of the ``prefix__option`` hyperparameters an estimator accepts.
+    _option_prefixes: tuple[str, ...] = ("module", "criterion", "optimizer", "callbacks")
+
+    def __init__(
+        self,
+        module: Any = "mlp",
+        *,
+        criterion: Any,
+        optimizer: Any = "adam",
+        lr: float = 1e-3,
+        max_epochs: int = 20,
+        batch_size: int = 32,
+        device: str | torch.device = "auto",
+        random_state: Any = None,
+        validation_fraction: float | None = None,
+        early_stopping: int | None = None,
+        warm_start: bool = False,
+        verbose: int = 0,
+        callbacks: list | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.module = module
+        self.criterion = criterion
+        self.optimizer = optimizer
+        self.lr = lr
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.device = device
+        self.random_state = random_state
+        self.validation_fraction = validation_fraction
+        self.early_stopping = early_stopping
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.callbacks = callbacks
+        # ``prefix__option`` keywords, stored as given and checked at fit,
+        # like every other parameter.
+        vars(self).update(kwargs)
+
+    # ------------------------------------------------------------------ params
+    def _option_params(self) -> dict[str, Any]:
+        """The keywords stored beyond the signature (``prefix__option`` ones).
+
+        Fitted attributes end with ``_`` and private state starts with it;
+        every other attribute not in the signature came in through
+        ``**kwargs`` or ``set_params``.
+        """
+        named = super().get_params(deep=False)
+        return {
+            key: value
+            for key, value in vars(self).items()
+            if key not in named and not key.startswith("_") and not key.endswith("_")
+        }
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Get the hyperparameters, ``prefix__option`` ones included."""
+        params = super().get_params(deep=deep)
+        params.update(self._option_params())
+        return params
+
+    def set_params(self, **params: Any) -> BaseTorchEstimator:
+        """Set hyperparameters, ``prefix__option`` ones included.
+
+        As in ``__init__``, values are stored as given and checked at fit,
+        where an unknown name is an :class:`~sktorch.exceptions.InvalidParameterError`.
+        """
+        for key, value in params.items():
+            setattr(self, key, value)
+        return self
+
+    def _check_option_names(self) -> None:
+        named = sorted(super().get_params(deep=False))
+        for key in self._option_params():
+            prefix = key.split("__", 1)[0]
+            if "__" in key and prefix in self._option_prefixes:
+                continue
+            valid = named + [f"{p}__<option>" for p in self._option_prefixes]
+            raise InvalidParameterError(
+                f"Invalid parameter {key!r} for estimator {type(self).__name__}. "
+                f"Valid parameters are: {valid}."
+                + _did_you_mean(prefix, named + list(self._option_prefixes))
+            )
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        tags.input_tags.sparse = False
+        return tags
+
+    # ------------------------------------------------------- subclass hooks
+    def _validate_targets(self, X: Any, y: Any, reset: bool) -> tuple[np.ndarray, Any]:
+        """Validate X and y together; return X as a float32 array and y."""
+        raise NotImplementedError
+
+    def _encode_targets(self, y: Any, classes: Any, reset: bool) -> tuple[torch.Tensor, int]:
+        """Return the training target tensor and the module's output width."""
+        raise NotImplementedError
+
+    def _stratify_labels(self, y: torch.Tensor) -> np.ndarray | None:
+        """Labels to stratify the validation split on, or None."""
+        return None
+
+    # --------------------------------------------------------------- fitting
+    def fit(self, X: Any, y: Any) -> BaseTorchEstimator:
+        """Train the module on X and y.
+
+        With ``warm_start=True`` on a fitted estimator, training continues
+        from the current weights for ``max_epochs`` more epochs.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data: NumPy array, pandas DataFrame, list or torch
+            tensor; cast to float32.
+        y : array-like
+            Targets.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        self._check_params()
+        return self._fit(X, y, classes=None, epochs=self.max_epochs, warm=self.warm_start)
+
+    def _partial_fit(self, X: Any, y: Any, classes: Any) -> BaseTorchEstimator:
+        if not self._is_fitted():
+            self._check_params()
+        return self._fit(X, y, classes=classes, epochs=1, warm=True)
+
+    def _check_params(self) -> None:
+        self._validate_params()
+        self._check_option_names()
+
+    def _is_fitted(self) -> bool:
+        return hasattr(self, "net_")
+
+    def __sklearn_is_fitted__(self) -> bool:
+        # Not "any attribute ending in _": a fit that failed after validating
+        # X has set n_features_in_ but trained nothing.
+        return self._is_fitted()
+
+    def _fit(self, X: Any, y: Any, *, classes: Any, epochs: int, warm: bool) -> BaseTorchEstimator:
+        initialize = not (warm and self._is_fitted())
+        X, y = self._validate_targets(as_array_input(X), as_array_input(y), reset=initialize)
+        targets, n_outputs = self._encode_targets(y, classes, reset=initialize)
+        inputs = to_tensor(X)
+
+        if initialize:
+            device = resolve_device(self.device, type(self).__name__)
+            seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        else:
+            device = torch.device(self.net_.device)
+        cuda = [device.index or 0] if device.type == "cuda" else []
+        # fork_rng restores the caller's global torch random state afterwards:
+        # seeding is ours to do, but the user's own random stream is not ours
+        # to change.
+        with torch.random.fork_rng(devices=cuda):
+            if initialize:
+                torch.manual_seed(seed)
+                self.net_ = self._build_net(device, inputs, n_outputs)
+            else:
+                self._set_rng_state(self._rng_state)
+            train, valid = self._split(inputs, targets)
+            net = self.net_
+            net.train_split = predefined_split(Dataset(*valid)) if valid else None
+            net.max_epochs = epochs
+            net.partial_fit(*train)
+            # The validation data must not live on in the fitted net (or its
+            # pickle); the next warm call continues the same random stream.
+            net.train_split = None
+            self._rng_state = self._get_rng_state(cuda)
+        net.module_.eval()
+        return self
+
+    @staticmethod
+    def _get_rng_state(cuda: list[int]) -> dict[str, Any]:
+        state = {"cpu": torch.get_rng_state()}
+        if cuda:
+            state["cuda"] = torch.cuda.get_rng_state(cuda[0])
+            state["cuda_index"] = cuda[0]
+        return state
+
+    @staticmethod
+    def _set_rng_state(state: dict[str, Any]) -> None:
+        torch.set_rng_state(state["cpu"])
+        if "cuda" in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state(state["cuda"], state["cuda_index"])
+
+    def _validation_share(self) -> float | None:
+        if self.validation_fraction is not None:
+            return float(self.validation_fraction)
+        return 0.1 if self.early_stopping is not None else None
+
+    def _split(self, inputs: torch.Tensor, targets: torch.Tensor):
+        share = self._validation_share()
+        if share is None:
+            return (inputs, targets), None
+        n_samples = len(inputs)
+        n_valid = int(np.ceil(share * n_samples))
+        if n_valid < 1 or n_samples - n_valid < 1:
+            raise ValueError(
+                f"validation_fraction={share} of {n_samples} samples leaves "
+                f"{n_samples - n_valid} for training and {n_valid} for validation; "
+                "both need at least 1. Use more data or validation_fraction=None "
+                "(and early_stopping=None)."
+            )
+        labels = self._stratify_labels(targets)
+        if labels is not None:
+            counts = np.unique(labels, return_counts=True)[1]
+            n_classes = len(counts)
+            if counts.min() < 2 or n_valid < n_classes or n_samples - n_valid < n_classes:
+                labels = None
+        split_seed = int(torch.randint(0, np.iinfo(np.int32).max, (1,)))
+        train_idx, valid_idx = train_test_split(
+            np.arange(n_samples), test_size=n_valid, random_state=split_seed, stratify=labels
+        )
+        train_idx, valid_idx = torch.from_numpy(train_idx), torch.from_numpy(valid_idx)
+        return (inputs[train_idx], targets[train_idx]), (inputs[valid_idx], targets[valid_idx])
+
+    def _build_net(self, device: torch.device, inputs: torch.Tensor, n_outputs: int) -> NeuralNet:
+        owner = type(self).__name__
+        options = self._option_params()
+
+        module = MODELS.resolve(self.module, param="module", owner=owner)
+        module_options = params_for("module", options)
+        if isinstance(module, nn.Module):
+            if module_options:
+                raise InvalidParameterError(
+                    f"module__ options {sorted(module_options)} of {owner} cannot be "
+                    "applied to a module instance, which is used with its weights as "
+                    "given. Pass the module class instead to build it with options."
+                )
+            module = copy.deepcopy(module)
+        else:
+            check_options(module, module_options, prefix="module", owner=owner)
+            module_options = {
+                **self._size_options(module, inputs.shape[1], n_outputs),
+                **module_options,
+            }
+
+        criterion = LOSSES.resolve(self.criterion, param="criterion", owner=owner)
+        criterion_options = params_for("criterion", options)
+        if isinstance(criterion, nn.Module):
+            if criterion_options:
+                raise InvalidParameterError(
+                    f"criterion__ options {sorted(criterion_options)} of {owner} cannot "
+                    "be applied to a loss instance. Pass the loss class instead."
+                )
+            criterion = copy.deepcopy(criterion)
+        else:
+            check_options(criterion, criterion_options, prefix="criterion", owner=owner)
+
+        optimizer = OPTIMIZERS.resolve(self.optimizer, param="optimizer", owner=owner)
+        if not isinstance(optimizer, type):
+            raise InvalidParameterError(
+                f"The 'optimizer' parameter of {owner} must be a name or an optimizer "
+                f"class (it is built over the module's parameters at fit). Got "
+                f"{self.optimizer!r} instead."
+            )
+        optimizer_options = params_for("optimizer", options)
+        check_options(
+            optimizer,
+            {k: v for k, v in optimizer_options.items() if k != "param_groups"},
+            prefix="optimizer",
+            owner=owner,
+            reserved=("params",),
+        )
+
+        callbacks = list(copy.deepcopy(self.callbacks) or [])
+        if self.early_stopping is not None:
+            callbacks.append(
+                (
+                    "early_stopping",
+                    EarlyStopping(
+                        monitor="valid_loss", patience=self.early_stopping, load_best=True
+                    ),
+                )
+            )
+        if self.verbose >= 2:
+            callbacks.append(("progress_bar", ProgressBar()))
+
+        net = NeuralNet(
+            module=module,
+            criterion=criterion,
+            optimizer=optimizer,
+            lr=self.lr,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            train_split=None,
+            callbacks=callbacks,
+            predict_nonlinearity=None,
+            warm_start=False,
+            verbose=self.verbose,
+            device=str(device),
+            iterator_train__shuffle=True,
+            **{f"module__{k}": v for k, v in module_options.items()},
+            **{f"criterion__{k}": v for k, v in criterion_options.items()},
+            **{f"optimizer__{k}": v for k, v in optimizer_options.items()},
+            **{k: v for k, v in options.items() if k.startswith("callbacks__")},
+        )
+        net.initialize()
+        self._check_module_output(net, inputs[:2], n_outputs)
+        return net
+
+    @staticmethod
+    def _size_options(module_cls: Any, n_features: int, n_outputs: int) -> dict[str, int]:
+        try:
+            parameters = inspect.signature(module_cls).parameters
+        except (TypeError, ValueError):
+            return {}
+        sizes = {"in_features": n_features, "out_features": n_outputs}
+        return {name: value for name, value in sizes.items() if name in parameters}
+
+    def _check_module_output(self, net: NeuralNet, sample: torch.Tensor, n_outputs: int) -> None:
+        """Run one forward pass on two samples so a module of the wrong shape
+        fails now, with a message that says what was expected."""
+        module = net.module_
+        owner = type(self).__name__
+        was_training = module.training
+        module.eval()
+        try:
+            with torch.no_grad():
+                output = _first_output(module(sample.to(net.device)))
+        except Exception as exc:
+            raise ValueError(
+                f"The module of {owner} failed on a batch of shape "
+                f"{tuple(sample.shape)} taken from X: {exc}"
+            ) from exc
+        finally:
+            module.train(was_training)
+        expected = (len(sample), n_outputs)
+        if tuple(output.shape) != expected:
+            raise ValueError(
+                f"The module of {owner} returned an output of shape "
+                f"{tuple(output.shape)} for an input of shape {tuple(sample.shape)}; "
+                f"{owner} needs shape {expected} here ({self._output_reason(n_outputs)}). "
+                "Give the module an output layer of that width, or use a module "
+                "class whose __init__ takes out_features."
+            )
+
+    def _output_reason(self, n_outputs: int) -> str:
+        return f"{n_outputs} outputs"
+
+    # ------------------------------------------------------------ prediction
+    def _forward(self, X: Any) -> torch.Tensor:
+        """Module outputs for X: one validation, then batched forward passes
+        under ``torch.inference_mode``, gathered on the CPU as float32."""
+        check_is_fitted(self)
+        X = validate_data(self, as_array_input(X), dtype=np.float32, reset=False)
+        inputs = to_tensor(X)
+        net = self.net_
+        module = net.module_
+        module.eval()
+        outputs = []
+        with torch.inference_mode():
+            for start in range(0, len(inputs), _PREDICT_CHUNK_ROWS):
+                batch = inputs[start : start + _PREDICT_CHUNK_ROWS].to(net.device)
+                outputs.append(_first_output(module(batch)).float().cpu())
+        return torch.cat(outputs)
+
+    # -------------------------------------------------------- fitted views
+    @property
+    def module_(self) -> nn.Module:
+        """The trained ``nn.Module``."""
+        return self.net_.module_
+
+    @property
+    def history_(self):
+        """skorch ``History``: one dict per epoch (``train_loss``,
+        ``valid_loss`` when validating, ``dur``, ...)."""
+        return self.net_.history
+
+
+def _first_output(output: Any) -> torch.Tensor:
+    """A module may return a tuple (e.g. logits and auxiliary outputs); the
+    first element is the prediction."""
+    return output[0] if isinstance(output, (tuple, list)) else output
+
+
+def fill_doc(cls: type, **values: str) -> type:
+    """Put the shared parameter text into a class docstring.
+
+    ``$common_parameters`` becomes :data:`COMMON_PARAMETERS_DOC`; other
+    ``$name`` markers take ``values``.
+    """
+    common = COMMON_PARAMETERS_DOC
+    for name, value in values.items():
+        common = common.replace(f"${name}", value)
+    cls.__doc__ = cls.__doc__.replace("$common_parameters", common)
+    return cls

@@ -1,0 +1,223 @@
+"""TorchClassifier: a PyTorch network as a scikit-learn classifier."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import ClassifierMixin
+from torch import nn
+
+from sktorch._base import BaseTorchEstimator, fill_doc
+from sktorch._validation import check_classification_targets, validate_data
+from sktorch.losses import LOSSES
+
+
+class TorchClassifier(ClassifierMixin, BaseTorchEstimator):
+    """A PyTorch network trained by skorch, as a scikit-learn classifier.
+
+    Labels of any type (strings, non-contiguous integers, booleans) are
+    encoded at fit and given back by ``predict``; the input width and the
+    number of classes are handed to the module. With a cross-entropy-style
+    loss the network has one output per class and ``predict_proba`` is their
+    softmax; with ``criterion='bce'`` (binary problems only) it has one output
+    and ``predict_proba`` is its sigmoid.
+
+    Parameters
+    ----------
+    $common_parameters
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The class labels, sorted.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names of X, when X was a DataFrame with string column names.
+    n_outputs_ : int
+        Width of the module's output: the number of classes, or 1 with a
+        binary (sigmoid) loss.
+    module_ : nn.Module
+        The trained network.
+    history_ : skorch.History
+        Per-epoch record: ``train_loss``, ``valid_loss`` (when validating),
+        ``dur`` and per-batch losses.
+    net_ : skorch.NeuralNet
+        The skorch net that trained ``module_``.
+
+    See Also
+    --------
+    TorchRegressor : The same for regression.
+    sklearn.neural_network.MLPClassifier : scikit-learn's own MLP.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sktorch import TorchClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = TorchClassifier(module__hidden_sizes=(16,), lr=0.01, max_epochs=5,
+    ...                       random_state=0).fit(X, y)
+    >>> clf.predict(X[:3]).shape
+    (3,)
+    >>> clf.predict_proba(X[:3]).sum(axis=1).round(6)
+    array([1., 1., 1.])
+    """
+
+    def __init__(
+        self,
+        module: Any = "mlp",
+        *,
+        criterion: Any = "cross_entropy",
+        optimizer: Any = "adam",
+        lr: float = 1e-3,
+        max_epochs: int = 20,
+        batch_size: int = 32,
+        device: str | torch.device = "auto",
+        random_state: Any = None,
+        validation_fraction: float | None = None,
+        early_stopping: int | None = None,
+        warm_start: bool = False,
+        verbose: int = 0,
+        callbacks: list | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            module,
+            criterion=criterion,
+            optimizer=optimizer,
+            lr=lr,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            device=device,
+            random_state=random_state,
+            validation_fraction=validation_fraction,
+            early_stopping=early_stopping,
+            warm_start=warm_start,
+            verbose=verbose,
+            callbacks=callbacks,
+            **kwargs,
+        )
+
+    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> TorchClassifier:
+        """Train for one epoch on X and y, from the current weights.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,)
+            Labels; each must be one of ``classes``.
+        classes : array-like of shape (n_classes,), default=None
+            Every label the estimator will ever see. Required on the first
+            call (the module's output width depends on it), ignored after.
+
+        Returns
+        -------
+        self : object
+            The estimator, trained one more epoch.
+        """
+        if classes is None and not self._is_fitted():
+            raise ValueError(
+                f"{type(self).__name__}.partial_fit needs `classes` on its first call: "
+                "the module's output width depends on the full set of labels."
+            )
+        return self._partial_fit(X, y, classes)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities for X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input data.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Probabilities in the order of ``classes_``; each row sums to 1.
+        """
+        logits = self._forward(X).double()
+        if self._sigmoid_output:
+            positive = torch.sigmoid(logits)
+            return torch.cat([1.0 - positive, positive], dim=1).numpy()
+        return torch.softmax(logits, dim=1).numpy()
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predicted labels for X, as they were given in ``y`` at fit.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input data.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            Predicted labels.
+        """
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
+
+    # ------------------------------------------------------------- hooks
+    def _validate_targets(self, X, y, reset):
+        X, y = validate_data(self, X, y, dtype=np.float32, reset=reset)
+        check_classification_targets(y)
+        return X, y
+
+    def _encode_targets(self, y, classes, reset):
+        owner = type(self).__name__
+        if reset:
+            labels = np.unique(y) if classes is None else np.unique(np.asarray(classes))
+            if len(labels) < 2:
+                raise ValueError(
+                    f"{owner} needs samples of at least 2 classes in y; got 1 class "
+                    f"({labels[0]!r})."
+                )
+            if classes is not None and not np.isin(y, labels).all():
+                raise ValueError(
+                    f"y has labels {sorted(set(np.unique(y)) - set(labels))!r} that are "
+                    f"not in `classes` {labels.tolist()!r}."
+                )
+            sigmoid = self._uses_sigmoid()
+            if sigmoid and len(labels) != 2:
+                raise ValueError(
+                    f"The criterion {self.criterion!r} of {owner} is a binary loss (one "
+                    f"sigmoid output), but y has {len(labels)} classes. Use "
+                    "criterion='cross_entropy' for more than two classes."
+                )
+            self.classes_ = labels
+            self._sigmoid_output = sigmoid
+            self.n_outputs_ = 1 if sigmoid else len(labels)
+        else:
+            unseen = np.setdiff1d(np.unique(y), self.classes_)
+            if len(unseen):
+                raise ValueError(
+                    f"y has labels {unseen.tolist()!r} that {owner} was not fitted on "
+                    f"(classes_ is {self.classes_.tolist()!r}); the module's output "
+                    "width cannot grow. Fit from scratch instead."
+                )
+        index = torch.from_numpy(np.searchsorted(self.classes_, y).astype(np.int64))
+        if self._sigmoid_output:
+            return index.to(torch.float32).unsqueeze(1), 1
+        return index, self.n_outputs_
+
+    def _uses_sigmoid(self) -> bool:
+        """Whether the criterion scores one logit with a sigmoid (binary cross
+        entropy) rather than one logit per class with a softmax."""
+        criterion = LOSSES.resolve(self.criterion, param="criterion", owner=type(self).__name__)
+        if isinstance(criterion, nn.Module):
+            criterion = type(criterion)
+        return issubclass(criterion, nn.BCEWithLogitsLoss)
+
+    def _stratify_labels(self, targets):
+        return targets.reshape(len(targets), -1)[:, 0].to(torch.int64).numpy()
+
+    def _output_reason(self, n_outputs):
+        if self._sigmoid_output:
+            return "one logit for a binary loss"
+        return f"one logit per class, {n_outputs} classes"
+
+
+fill_doc(TorchClassifier, criterion="'cross_entropy'")

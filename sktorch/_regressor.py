@@ -1,0 +1,156 @@
+"""TorchRegressor: a PyTorch network as a scikit-learn regressor."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import RegressorMixin
+
+from sktorch._base import BaseTorchEstimator, fill_doc
+from sktorch._validation import validate_data
+
+
+class TorchRegressor(RegressorMixin, BaseTorchEstimator):
+    """A PyTorch network trained by skorch, as a scikit-learn regressor.
+
+    Single- and multi-output: y of shape (n_samples,) or (n_samples,
+    n_outputs); the module gets one output per target column, and
+    ``predict`` returns the shape y had at fit.
+
+    Parameters
+    ----------
+    $common_parameters
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names of X, when X was a DataFrame with string column names.
+    n_outputs_ : int
+        Number of target columns, the width of the module's output.
+    module_ : nn.Module
+        The trained network.
+    history_ : skorch.History
+        Per-epoch record: ``train_loss``, ``valid_loss`` (when validating),
+        ``dur`` and per-batch losses.
+    net_ : skorch.NeuralNet
+        The skorch net that trained ``module_``.
+
+    See Also
+    --------
+    TorchClassifier : The same for classification.
+    sklearn.neural_network.MLPRegressor : scikit-learn's own MLP.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sktorch import TorchRegressor
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.normal(size=(200, 3))
+    >>> y = X @ np.array([1.0, -2.0, 0.5])
+    >>> reg = TorchRegressor(lr=0.01, max_epochs=5, random_state=0).fit(X, y)
+    >>> reg.predict(X[:4]).shape
+    (4,)
+    """
+
+    def __init__(
+        self,
+        module: Any = "mlp",
+        *,
+        criterion: Any = "mse",
+        optimizer: Any = "adam",
+        lr: float = 1e-3,
+        max_epochs: int = 20,
+        batch_size: int = 32,
+        device: str | torch.device = "auto",
+        random_state: Any = None,
+        validation_fraction: float | None = None,
+        early_stopping: int | None = None,
+        warm_start: bool = False,
+        verbose: int = 0,
+        callbacks: list | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            module,
+            criterion=criterion,
+            optimizer=optimizer,
+            lr=lr,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            device=device,
+            random_state=random_state,
+            validation_fraction=validation_fraction,
+            early_stopping=early_stopping,
+            warm_start=warm_start,
+            verbose=verbose,
+            callbacks=callbacks,
+            **kwargs,
+        )
+
+    def partial_fit(self, X: Any, y: Any) -> TorchRegressor:
+        """Train for one epoch on X and y, from the current weights.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Targets, with as many columns as at the first call.
+
+        Returns
+        -------
+        self : object
+            The estimator, trained one more epoch.
+        """
+        return self._partial_fit(X, y, None)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predicted targets for X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input data.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            float64 predictions, shaped as y was at fit.
+        """
+        output = self._forward(X).double().numpy()
+        return output.ravel() if self._y_was_1d else output
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+    # ------------------------------------------------------------- hooks
+    def _validate_targets(self, X, y, reset):
+        return validate_data(
+            self, X, y, dtype=np.float32, multi_output=True, y_numeric=True, reset=reset
+        )
+
+    def _encode_targets(self, y, classes, reset):
+        y = np.asarray(y, dtype=np.float32)
+        y_was_1d = y.ndim == 1
+        targets = y.reshape(len(y), -1)
+        if reset:
+            self._y_was_1d = y_was_1d
+            self.n_outputs_ = targets.shape[1]
+        elif targets.shape[1] != self.n_outputs_:
+            raise ValueError(
+                f"y has {targets.shape[1]} target column(s), but {type(self).__name__} "
+                f"was fitted on {self.n_outputs_}."
+            )
+        return torch.from_numpy(np.ascontiguousarray(targets)), self.n_outputs_
+
+    def _output_reason(self, n_outputs):
+        return f"one output per target column, {n_outputs} column(s)"
+
+
+fill_doc(TorchRegressor, criterion="'mse'")
