@@ -39,3 +39,13 @@ def regression_data():
     W = rng.normal(size=(5, 2))
     Y = X @ W + 0.05 * rng.normal(size=(240, 2))
     return X, Y
+
+
+def pytest_report_header(config):
+    import sklearn
+    import skorch
+    import torchvision
+
+    return (f"torch {torch.__version__}, torchvision {torchvision.__version__}, "
+            f"scikit-learn {sklearn.__version__}, skorch {skorch.__version__}, "
+            f"cuda available: {torch.cuda.is_available()}, torch threads: {torch.get_num_threads()}")

@@ -1,0 +1,33 @@
+"""Importable helpers for tests that run code in a fresh Python process."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from torch import nn
+
+TESTS_DIR = Path(__file__).resolve().parent
+
+
+class TwoLayerNet(nn.Module):
+    """A user-defined module, importable from a fresh process."""
+
+    def __init__(self, in_features, out_features, width=12):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(in_features, width), nn.Tanh(), nn.Linear(width, out_features))
+
+    def forward(self, x):
+        return self.body(x)
+
+
+def run_python(code: str, cwd: Path) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter that can import these helpers."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS_DIR), env.get("PYTHONPATH")]))
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
+    if result.returncode != 0:
+        raise AssertionError(f"subprocess failed:\n{result.stdout}\n{result.stderr}")
+    return result

@@ -1,0 +1,32 @@
+"""The README's main job runs end to end and meets its own bar."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_quickstart_runs_and_reaches_its_accuracy(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "quickstart.py")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "Cross-validation results:" in out
+    assert "mean_test_score" in out and out.count("\n") > 10
+    accuracy = float(re.search(r"Held-out accuracy: ([0-9.]+)", out).group(1))
+    assert accuracy >= 0.95
+    assert "predictions identical: True" in out
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    commands = re.findall(r"```(?:bash|sh)\n(.*?)\n```", readme, flags=re.S)
+    test_commands = [c for c in commands if "pytest" in c]
+    assert len(test_commands) == 1, "the README gives one test command"
+    assert test_commands[0].strip() in ci
+    assert any("examples/quickstart.py" in c for c in commands)

@@ -1,0 +1,43 @@
+"""Every public name exists, is documented, and public classes and functions
+carry a runnable example (run by the doctest pass of the suite)."""
+
+import importlib
+import inspect
+
+import pytest
+
+PUBLIC_MODULES = ["sktorch", "sktorch.losses", "sktorch.models", "sktorch.optim", "sktorch.exceptions"]
+
+
+def _public_names():
+    for module_name in PUBLIC_MODULES:
+        module = importlib.import_module(module_name)
+        for name in module.__all__:
+            yield module_name, name, module
+
+
+@pytest.mark.parametrize("module_name, name, module", list(_public_names()),
+                         ids=lambda v: v if isinstance(v, str) else "")
+def test_public_name_exists_and_is_documented(module_name, name, module):
+    assert hasattr(module, name), f"{module_name}.__all__ lists {name!r}, which does not exist"
+    obj = getattr(module, name)
+    if name == "__version__":
+        assert isinstance(obj, str)
+        return
+    doc = inspect.getdoc(obj)
+    assert doc and len(doc) > 20, f"{module_name}.{name} has no docstring"
+    is_exception = inspect.isclass(obj) and issubclass(obj, BaseException)
+    if (inspect.isclass(obj) or inspect.isfunction(obj)) and not is_exception:
+        assert "Examples\n--------" in doc, f"{module_name}.{name} has no Examples section"
+        assert ">>> " in doc
+
+
+def test_estimator_docstrings_document_every_parameter():
+    from sktorch import TorchClassifier, TorchRegressor
+
+    for est in (TorchClassifier, TorchRegressor):
+        doc = est.__doc__
+        assert "$" not in doc
+        for name in inspect.signature(est).parameters:
+            label = "**kwargs" if name == "kwargs" else name
+            assert f"\n    {label} : " in doc, f"{est.__name__} does not document {name}"
