@@ -23,14 +23,13 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from skorch import NeuralNet
 from skorch.callbacks import EarlyStopping, ProgressBar
-from skorch.dataset import Dataset
 from skorch.helper import predefined_split
 from skorch.utils import params_for
 from torch import nn
 
 from sktorch._device import resolve_device
+from sktorch._net import SktorchNet, TensorDataset
 from sktorch._registry import _did_you_mean, check_options
 from sktorch._validation import (
     Interval,
@@ -289,8 +288,9 @@ class BaseTorchEstimator(BaseEstimator):
             else:
                 self._set_rng_state(self._rng_state)
             train, valid = self._split(inputs, targets)
+            train, valid = _to_device(train, device), valid and _to_device(valid, device)
             net = self.net_
-            net.train_split = predefined_split(Dataset(*valid)) if valid else None
+            net.train_split = predefined_split(TensorDataset(*valid)) if valid else None
             net.max_epochs = epochs
             net.partial_fit(*train)
             # The validation data must not live on in the fitted net (or its
@@ -345,7 +345,7 @@ class BaseTorchEstimator(BaseEstimator):
         train_idx, valid_idx = torch.from_numpy(train_idx), torch.from_numpy(valid_idx)
         return (inputs[train_idx], targets[train_idx]), (inputs[valid_idx], targets[valid_idx])
 
-    def _build_net(self, device: torch.device, inputs: torch.Tensor, n_outputs: int) -> NeuralNet:
+    def _build_net(self, device: torch.device, inputs: torch.Tensor, n_outputs: int) -> SktorchNet:
         owner = type(self).__name__
         options = self._option_params()
 
@@ -407,7 +407,7 @@ class BaseTorchEstimator(BaseEstimator):
         if self.verbose >= 2:
             callbacks.append(("progress_bar", ProgressBar()))
 
-        net = NeuralNet(
+        net = SktorchNet(
             module=module,
             criterion=criterion,
             optimizer=optimizer,
@@ -420,7 +420,7 @@ class BaseTorchEstimator(BaseEstimator):
             warm_start=False,
             verbose=self.verbose,
             device=str(device),
-            iterator_train__shuffle=True,
+            dataset=TensorDataset,
             **{f"module__{k}": v for k, v in module_options.items()},
             **{f"criterion__{k}": v for k, v in criterion_options.items()},
             **{f"optimizer__{k}": v for k, v in optimizer_options.items()},
@@ -439,7 +439,7 @@ class BaseTorchEstimator(BaseEstimator):
         sizes = {"in_features": n_features, "out_features": n_outputs}
         return {name: value for name, value in sizes.items() if name in parameters}
 
-    def _check_module_output(self, net: NeuralNet, sample: torch.Tensor, n_outputs: int) -> None:
+    def _check_module_output(self, net: SktorchNet, sample: torch.Tensor, n_outputs: int) -> None:
         """Run one forward pass on two samples so a module of the wrong shape
         fails now, with a message that says what was expected."""
         module = net.module_
@@ -497,6 +497,16 @@ class BaseTorchEstimator(BaseEstimator):
         """skorch ``History``: one dict per epoch (``train_loss``,
         ``valid_loss`` when validating, ``dur``, ...)."""
         return self.net_.history
+
+
+def _to_device(tensors: tuple[torch.Tensor, ...], device: torch.device) -> tuple[torch.Tensor, ...]:
+    """Move the training data to the device once, when it fits there with
+    room to spare; otherwise batches move one at a time as they are used."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        if sum(t.numel() * t.element_size() for t in tensors) > free // 4:
+            return tensors
+    return tuple(t.to(device) for t in tensors)
 
 
 def _first_output(output: Any) -> torch.Tensor:
