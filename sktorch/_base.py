@@ -75,6 +75,10 @@ module : str, nn.Module class or nn.Module instance, default='mlp'
         ``'auto'`` trains on CUDA when available, else on the CPU; ``'cpu'``,
         ``'cuda'``, ``'cuda:1'``... ask for a device, and asking for one this
         machine lacks is an error at fit.
+    compile : bool, default=False
+        Compile the module (and loss) with ``torch.compile``; options go as
+        ``compile__<name>``, e.g. ``compile__mode='max-autotune'``. The first
+        epoch pays for the compilation.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialization, shuffling, dropout and the validation
         split. An int gives identical fits, in this process or another. The
@@ -98,8 +102,8 @@ module : str, nn.Module class or nn.Module instance, default='mlp'
         Extra skorch callbacks, instances or ``(name, callback)`` tuples;
         they are copied at fit. Options go as ``callbacks__<name>__<option>``.
     **kwargs : dict
-        ``module__``, ``criterion__``, ``optimizer__`` and ``callbacks__``
-        options, as above. Any other keyword is an error."""
+        ``module__``, ``criterion__``, ``optimizer__``, ``callbacks__`` and
+        ``compile__`` options, as above. Any other keyword is an error."""
 
 
 class BaseTorchEstimator(BaseEstimator):
@@ -117,6 +121,7 @@ class BaseTorchEstimator(BaseEstimator):
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "device": [str, torch.device],
+        "compile": ["boolean"],
         "random_state": ["random_state"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
         "early_stopping": [Interval(Integral, 1, None, closed="left"), None],
@@ -126,7 +131,7 @@ class BaseTorchEstimator(BaseEstimator):
     }
 
     # Prefixes of the ``prefix__option`` hyperparameters an estimator accepts.
-    _option_prefixes: tuple[str, ...] = ("module", "criterion", "optimizer", "callbacks")
+    _option_prefixes: tuple[str, ...] = ("module", "criterion", "optimizer", "callbacks", "compile")
 
     def __init__(
         self,
@@ -138,6 +143,7 @@ class BaseTorchEstimator(BaseEstimator):
         max_epochs: int = 20,
         batch_size: int = 32,
         device: str | torch.device = "auto",
+        compile: bool = False,
         random_state: Any = None,
         validation_fraction: float | None = None,
         early_stopping: int | None = None,
@@ -153,6 +159,7 @@ class BaseTorchEstimator(BaseEstimator):
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.device = device
+        self.compile = compile
         self.random_state = random_state
         self.validation_fraction = validation_fraction
         self.early_stopping = early_stopping
@@ -394,6 +401,10 @@ class BaseTorchEstimator(BaseEstimator):
             reserved=("params",),
         )
 
+        compile_options = params_for("compile", options)
+        check_options(torch.compile, compile_options, prefix="compile", owner=owner,
+                      reserved=("model",))
+
         callbacks = list(copy.deepcopy(self.callbacks) or [])
         if self.early_stopping is not None:
             callbacks.append(
@@ -420,10 +431,12 @@ class BaseTorchEstimator(BaseEstimator):
             warm_start=False,
             verbose=self.verbose,
             device=str(device),
+            compile=self.compile,
             dataset=TensorDataset,
             **{f"module__{k}": v for k, v in module_options.items()},
             **{f"criterion__{k}": v for k, v in criterion_options.items()},
             **{f"optimizer__{k}": v for k, v in optimizer_options.items()},
+            **{f"compile__{k}": v for k, v in compile_options.items()},
             **{k: v for k, v in options.items() if k.startswith("callbacks__")},
         )
         net.initialize()

@@ -67,6 +67,17 @@ class SktorchNet(NeuralNet):
     any other dataset goes through skorch's ``DataLoader`` path as usual.
     """
 
+    def _set_training(self, training=True):
+        # skorch calls this before every batch, and ``Module.train`` walks the
+        # whole module tree each time: for a deep network that walk costs more
+        # than a small batch. Walk only when the mode actually changes.
+        # A side effect users may rely on: a submodule a callback put in eval
+        # mode (e.g. frozen batch-norm statistics) stays so during training.
+        for name in self._modules + self._criteria:
+            module = getattr(self, name + "_")
+            if isinstance(module, torch.nn.Module) and module.training != training:
+                module.train(training)
+
     def get_iterator(self, dataset, training=False):
         if isinstance(dataset, TensorDataset):
             prefix = "iterator_train" if training else "iterator_valid"

@@ -156,3 +156,31 @@ def test_random_state_none_draws_from_numpy_global_state():
     c = TorchClassifier(max_epochs=1).fit(X, y).predict_proba(X)
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(b, c)
+
+
+def test_compile_option_compiles_and_pickles():
+    import pickle
+
+    X, y = _data()
+    eager = TorchClassifier(max_epochs=2, random_state=0).fit(X, y)
+    # aot_eager traces with dynamo and AOTAutograd but needs no C++ compiler.
+    compiled = TorchClassifier(max_epochs=2, random_state=0, compile=True,
+                               compile__backend="aot_eager").fit(X, y)
+    assert type(compiled.module_).__name__ == "OptimizedModule"
+    np.testing.assert_allclose(compiled.predict_proba(X), eager.predict_proba(X), rtol=1e-5, atol=1e-6)
+    restored = pickle.loads(pickle.dumps(compiled))
+    np.testing.assert_array_equal(restored.predict_proba(X), compiled.predict_proba(X))
+
+
+def test_unknown_compile_option_is_named():
+    X, y = _data()
+    with pytest.raises(InvalidParameterError, match=r"'compile__mdoe'.*Did you mean 'mode'"):
+        TorchClassifier(compile=True, compile__mdoe="max-autotune").fit(X, y)
+
+
+@pytest.mark.slow
+def test_compile_with_inductor():
+    X, y = _data()
+    eager = TorchClassifier(max_epochs=2, random_state=0).fit(X, y)
+    compiled = TorchClassifier(max_epochs=2, random_state=0, compile=True).fit(X, y)
+    np.testing.assert_allclose(compiled.predict_proba(X), eager.predict_proba(X), rtol=1e-4, atol=1e-5)
