@@ -36,7 +36,7 @@ from sktorch._validation import (
     as_array_input,
     check_is_fitted,
     to_tensor,
-    validate_data,
+    validate_predict_input,
 )
 from sktorch.exceptions import InvalidParameterError
 from sktorch.losses import LOSSES
@@ -487,17 +487,17 @@ class BaseTorchEstimator(BaseEstimator):
         """Module outputs for X: one validation, then batched forward passes
         under ``torch.inference_mode``, gathered on the CPU as float32."""
         check_is_fitted(self)
-        X = validate_data(self, as_array_input(X), dtype=np.float32, reset=False)
-        inputs = to_tensor(X)
+        inputs = to_tensor(validate_predict_input(self, X))
         net = self.net_
         module = net.module_
-        module.eval()
+        if module.training:
+            module.eval()
         outputs = []
         with torch.inference_mode():
             for start in range(0, len(inputs), _PREDICT_CHUNK_ROWS):
                 batch = inputs[start : start + _PREDICT_CHUNK_ROWS].to(net.device)
                 outputs.append(_first_output(module(batch)).float().cpu())
-        return torch.cat(outputs)
+        return outputs[0] if len(outputs) == 1 else torch.cat(outputs)
 
     # -------------------------------------------------------- fitted views
     @property
