@@ -34,6 +34,7 @@ def test_shortcut_returns_what_validate_data_returns(fitted, dtype):
         (np.zeros((2, 3), dtype=complex), "Complex data not supported"),
     ],
 )
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")  # sklearn's own cast
 def test_rejections_are_scikit_learns(fitted, X_bad, match):
     est, _ = fitted
     with pytest.raises(ValueError, match=match):
