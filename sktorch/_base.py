@@ -14,7 +14,9 @@ training machinery, including its pickling with CUDA-to-CPU remapping.
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
+import math
 from numbers import Integral, Real
 from typing import Any
 
@@ -29,19 +31,23 @@ from skorch.utils import params_for
 from torch import nn
 
 from sktorch._device import resolve_device
-from sktorch._net import SktorchNet, TensorDataset
+from sktorch._net import PRECISIONS, SktorchNet, TensorDataset
 from sktorch._registry import _did_you_mean, check_options
 from sktorch._validation import (
     Interval,
+    StrOptions,
     as_array_input,
     check_is_fitted,
     to_tensor,
     validate_predict_input,
 )
 from sktorch.exceptions import InvalidParameterError
+from sktorch.callbacks import LearningRateLog, LRScheduler
+from sktorch.callbacks._schedule import call_factory
 from sktorch.losses import LOSSES
-from sktorch.models import MODELS
+from sktorch.models import INITIALIZERS, MODELS
 from sktorch.optim import OPTIMIZERS
+from sktorch.schedulers import SCHEDULERS, STEP_PER_BATCH, default_options
 
 # Rows per forward pass at predict time: large enough that per-call overhead
 # vanishes, small enough that memory stays bounded on large inputs.
@@ -67,6 +73,22 @@ module : str, nn.Module class or nn.Module instance, default='mlp'
         ``optimizer__param_groups`` sets per-layer options.
     lr : float, default=1e-3
         Learning rate.
+    lr_scheduler : str, LRScheduler class, callable or None, default=None
+        Learning-rate schedule: a name from
+        :func:`sktorch.schedulers.list_schedulers` ('step', 'multistep',
+        'exponential', 'cosine', 'cosine_warmup', 'plateau', 'onecycle',
+        'cyclic', 'lambda'), a ``torch.optim.lr_scheduler`` class, or a
+        callable taking the optimizer and returning a scheduler. Options go
+        as ``lr_scheduler__<name>`` (``__step_size``, ``__gamma``,
+        ``__milestones``, ``__T_max``, ``__warmup_epochs``, ``__lr_lambda``,
+        ...); options not given are derived from ``lr``, ``max_epochs`` and
+        the number of batches (see
+        :func:`sktorch.schedulers.default_options`). 'onecycle' and 'cyclic'
+        step after every optimizer step, the others after every epoch
+        (``lr_scheduler__step_every`` overrides); 'plateau' watches
+        ``valid_loss``, or ``train_loss`` without validation
+        (``lr_scheduler__monitor`` overrides). Each epoch's learning rate is
+        in ``history_`` as ``lr``.
     max_epochs : int, default=20
         Number of passes over the training data in ``fit``.
     batch_size : int, default=32
@@ -75,6 +97,31 @@ module : str, nn.Module class or nn.Module instance, default='mlp'
         ``'auto'`` trains on CUDA when available, else on the CPU; ``'cpu'``,
         ``'cuda'``, ``'cuda:1'``... ask for a device, and asking for one this
         machine lacks is an error at fit.
+    precision : {'32', '16-mixed', 'bf16-mixed'}, default='32'
+        '16-mixed' and 'bf16-mixed' run the forward pass and the loss under
+        ``torch.autocast`` in float16 or bfloat16, in training and in
+        prediction, while the weights stay float32; '16-mixed' scales the
+        loss with a ``GradScaler`` and needs CUDA. 'bf16-mixed' also runs
+        on the CPU.
+    max_grad_norm : float or None, default=None
+        Clip the gradients to this total norm before each optimizer step
+        (after unscaling with '16-mixed').
+    accumulate_grad_batches : int, default=1
+        Take one optimizer step every this many batches, with the gradient
+        of one batch that many times larger; the last, partial group of an
+        epoch still steps.
+    init : str, callable or None, default=None
+        Initialization of the weights of every linear and convolution layer
+        of a module built at fit (biases are zeroed): a name from
+        :func:`sktorch.models.list_initializers` ('kaiming_normal',
+        'xavier_uniform', 'orthogonal', ...) or a function of the weight
+        tensor; options go as ``init__<name>`` (``init__nonlinearity``...).
+        None keeps torch's defaults.
+    freeze : tuple of str or None, default=None
+        ``fnmatch`` patterns of parameter names (``'layers.0.*'``) to freeze:
+        they get ``requires_grad=False``, stay out of the optimizer and are
+        unchanged by fit. Per-group learning rates go through skorch's
+        ``optimizer__param_groups=[('layers.0.*', {'lr': 1e-4})]``.
     compile : bool, default=False
         Compile the module (and loss) with ``torch.compile``; options go as
         ``compile__<name>``, e.g. ``compile__mode='max-autotune'``. The first
@@ -102,8 +149,9 @@ module : str, nn.Module class or nn.Module instance, default='mlp'
         Extra skorch callbacks, instances or ``(name, callback)`` tuples;
         they are copied at fit. Options go as ``callbacks__<name>__<option>``.
     **kwargs : dict
-        ``module__``, ``criterion__``, ``optimizer__``, ``callbacks__`` and
-        ``compile__`` options, as above. Any other keyword is an error."""
+        ``module__``, ``criterion__``, ``optimizer__``, ``lr_scheduler__``,
+        ``init__``, ``callbacks__`` and ``compile__`` options, as above. Any
+        other keyword is an error."""
 
 
 class BaseTorchEstimator(BaseEstimator):
@@ -118,9 +166,15 @@ class BaseTorchEstimator(BaseEstimator):
         "criterion": [str, type, nn.Module],
         "optimizer": [str, type],
         "lr": [Interval(Real, 0, None, closed="neither")],
+        "lr_scheduler": [str, type, callable, None],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "device": [str, torch.device],
+        "precision": [StrOptions(set(PRECISIONS))],
+        "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
+        "accumulate_grad_batches": [Interval(Integral, 1, None, closed="left")],
+        "init": [str, callable, None],
+        "freeze": [tuple, list, None],
         "compile": ["boolean"],
         "random_state": ["random_state"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
@@ -131,7 +185,9 @@ class BaseTorchEstimator(BaseEstimator):
     }
 
     # Prefixes of the ``prefix__option`` hyperparameters an estimator accepts.
-    _option_prefixes: tuple[str, ...] = ("module", "criterion", "optimizer", "callbacks", "compile")
+    _option_prefixes: tuple[str, ...] = (
+        "module", "criterion", "optimizer", "lr_scheduler", "init", "callbacks", "compile",
+    )
 
     def __init__(
         self,
@@ -140,8 +196,14 @@ class BaseTorchEstimator(BaseEstimator):
         criterion: Any,
         optimizer: Any = "adam",
         lr: float = 1e-3,
+        lr_scheduler: Any = None,
         max_epochs: int = 20,
         batch_size: int = 32,
+        precision: str = "32",
+        max_grad_norm: float | None = None,
+        accumulate_grad_batches: int = 1,
+        init: Any = None,
+        freeze: tuple[str, ...] | None = None,
         device: str | torch.device = "auto",
         compile: bool = False,
         random_state: Any = None,
@@ -156,8 +218,14 @@ class BaseTorchEstimator(BaseEstimator):
         self.criterion = criterion
         self.optimizer = optimizer
         self.lr = lr
+        self.lr_scheduler = lr_scheduler
         self.max_epochs = max_epochs
         self.batch_size = batch_size
+        self.precision = precision
+        self.max_grad_norm = max_grad_norm
+        self.accumulate_grad_batches = accumulate_grad_batches
+        self.init = init
+        self.freeze = freeze
         self.device = device
         self.compile = compile
         self.random_state = random_state
@@ -229,6 +297,10 @@ class BaseTorchEstimator(BaseEstimator):
         """Return the training target tensor and the module's output width."""
         raise NotImplementedError
 
+    def _criterion_defaults(self, criterion_cls: Any) -> dict[str, Any]:
+        """Options the task sets on a loss class unless the user gives them."""
+        return {}
+
     def _stratify_labels(self, y: torch.Tensor) -> np.ndarray | None:
         """Labels to stratify the validation split on, or None."""
         return None
@@ -291,10 +363,14 @@ class BaseTorchEstimator(BaseEstimator):
         with torch.random.fork_rng(devices=cuda):
             if initialize:
                 torch.manual_seed(seed)
-                self.net_ = self._build_net(device, inputs, n_outputs)
+                # One split seed per fit: warm calls on the same data hold
+                # out the same validation rows.
+                self._split_seed = int(torch.randint(0, np.iinfo(np.int32).max, (1,)))
             else:
                 self._set_rng_state(self._rng_state)
-            train, valid = self._split(inputs, targets)
+            train, valid = self._split(inputs, targets, self._split_seed)
+            if initialize:
+                self.net_ = self._build_net(device, train[0], n_outputs, validating=bool(valid))
             train, valid = _to_device(train, device), valid and _to_device(valid, device)
             net = self.net_
             net.train_split = predefined_split(TensorDataset(*valid)) if valid else None
@@ -326,7 +402,7 @@ class BaseTorchEstimator(BaseEstimator):
             return float(self.validation_fraction)
         return 0.1 if self.early_stopping is not None else None
 
-    def _split(self, inputs: torch.Tensor, targets: torch.Tensor):
+    def _split(self, inputs: torch.Tensor, targets: torch.Tensor, seed: int):
         share = self._validation_share()
         if share is None:
             return (inputs, targets), None
@@ -345,15 +421,22 @@ class BaseTorchEstimator(BaseEstimator):
             n_classes = len(counts)
             if counts.min() < 2 or n_valid < n_classes or n_samples - n_valid < n_classes:
                 labels = None
-        split_seed = int(torch.randint(0, np.iinfo(np.int32).max, (1,)))
         train_idx, valid_idx = train_test_split(
-            np.arange(n_samples), test_size=n_valid, random_state=split_seed, stratify=labels
+            np.arange(n_samples), test_size=n_valid, random_state=seed, stratify=labels
         )
         train_idx, valid_idx = torch.from_numpy(train_idx), torch.from_numpy(valid_idx)
         return (inputs[train_idx], targets[train_idx]), (inputs[valid_idx], targets[valid_idx])
 
-    def _build_net(self, device: torch.device, inputs: torch.Tensor, n_outputs: int) -> SktorchNet:
+    def _build_net(
+        self, device: torch.device, inputs: torch.Tensor, n_outputs: int, validating: bool
+    ) -> SktorchNet:
         owner = type(self).__name__
+        if self.precision == "16-mixed" and device.type != "cuda":
+            raise InvalidParameterError(
+                f"The 'precision' parameter of {owner} is '16-mixed', which needs a CUDA "
+                f"device (float16 autocast with a GradScaler); the device here is "
+                f"{device.type!r}. Use precision='bf16-mixed' on the CPU."
+            )
         options = self._option_params()
 
         module = MODELS.resolve(self.module, param="module", owner=owner)
@@ -384,6 +467,7 @@ class BaseTorchEstimator(BaseEstimator):
             criterion = copy.deepcopy(criterion)
         else:
             check_options(criterion, criterion_options, prefix="criterion", owner=owner)
+            criterion_options = {**self._criterion_defaults(criterion), **criterion_options}
 
         optimizer = OPTIMIZERS.resolve(self.optimizer, param="optimizer", owner=owner)
         if not isinstance(optimizer, type):
@@ -405,7 +489,19 @@ class BaseTorchEstimator(BaseEstimator):
         check_options(torch.compile, compile_options, prefix="compile", owner=owner,
                       reserved=("model",))
 
-        callbacks = list(copy.deepcopy(self.callbacks) or [])
+        init, init_options = self._resolve_init(options, module)
+        freeze = tuple(self.freeze or ())
+        if not all(isinstance(pattern, str) for pattern in freeze):
+            raise InvalidParameterError(
+                f"The 'freeze' parameter of {owner} must be a tuple of parameter-name "
+                f"patterns such as ('layers.0.*',). Got {self.freeze!r} instead."
+            )
+
+        callbacks = [("lr_log", LearningRateLog())]
+        schedule = self._scheduler_callback(options, len(inputs), validating)
+        if schedule is not None:
+            callbacks.append(("lr_scheduler", schedule))
+        callbacks += list(copy.deepcopy(self.callbacks) or [])
         if self.early_stopping is not None:
             callbacks.append(
                 (
@@ -433,6 +529,12 @@ class BaseTorchEstimator(BaseEstimator):
             device=str(device),
             compile=self.compile,
             dataset=TensorDataset,
+            precision=self.precision,
+            max_grad_norm=self.max_grad_norm,
+            accumulate_grad_batches=self.accumulate_grad_batches,
+            init=init,
+            init_options=init_options,
+            freeze=freeze,
             **{f"module__{k}": v for k, v in module_options.items()},
             **{f"criterion__{k}": v for k, v in criterion_options.items()},
             **{f"optimizer__{k}": v for k, v in optimizer_options.items()},
@@ -442,6 +544,76 @@ class BaseTorchEstimator(BaseEstimator):
         net.initialize()
         self._check_module_output(net, inputs[:2], n_outputs)
         return net
+
+    def _resolve_init(self, options: dict[str, Any], module: Any):
+        owner = type(self).__name__
+        init_options = params_for("init", options)
+        if self.init is None:
+            if init_options:
+                raise InvalidParameterError(
+                    f"init__ options {sorted(init_options)} of {owner} were given, but "
+                    "init is None. Set init to a name or a function."
+                )
+            return None, None
+        if isinstance(module, nn.Module):
+            raise InvalidParameterError(
+                f"The 'init' parameter of {owner} would overwrite the weights of the module "
+                "instance given as 'module'. Pass the module class to build it with init, "
+                "or init=None to keep the instance's weights."
+            )
+        init = INITIALIZERS.resolve(self.init, param="init", owner=owner)
+        check_options(init, init_options, prefix="init", owner=owner, reserved=("tensor",))
+        return init, init_options
+
+    def _scheduler_callback(self, options: dict[str, Any], n_train: int, validating: bool):
+        owner = type(self).__name__
+        spec = self.lr_scheduler
+        scheduler_options = params_for("lr_scheduler", options)
+        if spec is None:
+            if scheduler_options:
+                raise InvalidParameterError(
+                    f"lr_scheduler__ options {sorted(scheduler_options)} of {owner} were "
+                    "given, but lr_scheduler is None. Set lr_scheduler to a name, a class "
+                    "or a callable."
+                )
+            return None
+        step_every = scheduler_options.pop("step_every", None)
+        monitor = scheduler_options.pop("monitor", "valid_loss" if validating else "train_loss")
+        if step_every not in (None, "epoch", "batch"):
+            raise InvalidParameterError(
+                f"The 'lr_scheduler__step_every' parameter of {owner} must be 'epoch' or "
+                f"'batch'. Got {step_every!r} instead."
+            )
+        reserved = ("optimizer", "last_epoch")
+        if isinstance(spec, str):
+            policy = SCHEDULERS.resolve(spec, param="lr_scheduler", owner=owner)
+            check_options(policy, scheduler_options, prefix="lr_scheduler", owner=owner,
+                          reserved=reserved)
+            if spec == "lambda" and "lr_lambda" not in scheduler_options:
+                raise InvalidParameterError(
+                    f"lr_scheduler='lambda' of {owner} needs lr_scheduler__lr_lambda, a "
+                    "function of the epoch returning the factor applied to lr."
+                )
+            batches = math.ceil(n_train / self.batch_size)
+            steps_per_epoch = math.ceil(batches / self.accumulate_grad_batches)
+            defaults = default_options(spec, lr=self.lr, max_epochs=self.max_epochs,
+                                       steps_per_epoch=steps_per_epoch)
+            scheduler_options = {**defaults, **scheduler_options}
+            step_every = step_every or ("batch" if spec in STEP_PER_BATCH else "epoch")
+        elif inspect.isclass(spec):
+            policy = SCHEDULERS.resolve(spec, param="lr_scheduler", owner=owner)
+            check_options(policy, scheduler_options, prefix="lr_scheduler", owner=owner,
+                          reserved=reserved)
+        elif callable(spec):
+            policy = functools.partial(call_factory, factory=spec)
+        else:
+            raise InvalidParameterError(
+                f"The 'lr_scheduler' parameter of {owner} must be a name from "
+                f"{SCHEDULERS.names()}, a torch.optim.lr_scheduler class, a callable "
+                f"taking the optimizer, or None. Got {spec!r} instead."
+            )
+        return LRScheduler(policy=policy, monitor=monitor, step_every=step_every or "epoch",
+                           **scheduler_options)
 
     @staticmethod
     def _size_options(module_cls: Any, n_features: int, n_outputs: int) -> dict[str, int]:
@@ -493,7 +665,7 @@ class BaseTorchEstimator(BaseEstimator):
         if module.training:
             module.eval()
         outputs = []
-        with torch.inference_mode():
+        with torch.inference_mode(), net.autocast():
             for start in range(0, len(inputs), _PREDICT_CHUNK_ROWS):
                 batch = inputs[start : start + _PREDICT_CHUNK_ROWS].to(net.device)
                 outputs.append(_first_output(module(batch)).float().cpu())

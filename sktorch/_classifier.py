@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import numpy as np
 import torch
 from sklearn.base import ClassifierMixin
+from skorch.utils import params_for
 from torch import nn
 
 from sktorch._base import BaseTorchEstimator, fill_doc
@@ -21,8 +23,14 @@ class TorchClassifier(ClassifierMixin, BaseTorchEstimator):
     encoded at fit and given back by ``predict``; the input width and the
     number of classes are handed to the module. With a cross-entropy-style
     loss the network has one output per class and ``predict_proba`` is their
-    softmax; with ``criterion='bce'`` (binary problems only) it has one output
-    and ``predict_proba`` is its sigmoid.
+    softmax; with ``criterion='bce'``, or a loss in ``mode='binary'`` (binary
+    problems only), it has one output and ``predict_proba`` is its sigmoid.
+
+    Losses that take a ``mode`` (``'focal'``, ``'dice'``, ``'tversky'``,
+    ``'dice_ce'``) get it from the task unless ``criterion__mode`` is given:
+    ``'binary'`` for two classes, ``'multiclass'`` otherwise; those that take
+    ``batch`` get ``batch=True``, since a tabular sample has one position
+    and a per-sample overlap ratio would carry almost no signal.
 
     Parameters
     ----------
@@ -72,8 +80,14 @@ class TorchClassifier(ClassifierMixin, BaseTorchEstimator):
         criterion: Any = "cross_entropy",
         optimizer: Any = "adam",
         lr: float = 1e-3,
+        lr_scheduler: Any = None,
         max_epochs: int = 20,
         batch_size: int = 32,
+        precision: str = "32",
+        max_grad_norm: float | None = None,
+        accumulate_grad_batches: int = 1,
+        init: Any = None,
+        freeze: tuple[str, ...] | None = None,
         device: str | torch.device = "auto",
         compile: bool = False,
         random_state: Any = None,
@@ -89,8 +103,14 @@ class TorchClassifier(ClassifierMixin, BaseTorchEstimator):
             criterion=criterion,
             optimizer=optimizer,
             lr=lr,
+            lr_scheduler=lr_scheduler,
             max_epochs=max_epochs,
             batch_size=batch_size,
+            precision=precision,
+            max_grad_norm=max_grad_norm,
+            accumulate_grad_batches=accumulate_grad_batches,
+            init=init,
+            freeze=freeze,
             device=device,
             compile=compile,
             random_state=random_state,
@@ -182,12 +202,12 @@ class TorchClassifier(ClassifierMixin, BaseTorchEstimator):
                     f"y has labels {sorted(set(np.unique(y)) - set(labels))!r} that are "
                     f"not in `classes` {labels.tolist()!r}."
                 )
-            sigmoid = self._uses_sigmoid()
+            sigmoid = self._uses_sigmoid(len(labels))
             if sigmoid and len(labels) != 2:
                 raise ValueError(
                     f"The criterion {self.criterion!r} of {owner} is a binary loss (one "
                     f"sigmoid output), but y has {len(labels)} classes. Use "
-                    "criterion='cross_entropy' for more than two classes."
+                    "criterion='cross_entropy', or mode='multiclass', for more than two classes."
                 )
             self.classes_ = labels
             self._sigmoid_output = sigmoid
@@ -205,13 +225,35 @@ class TorchClassifier(ClassifierMixin, BaseTorchEstimator):
             return index.to(torch.float32).unsqueeze(1), 1
         return index, self.n_outputs_
 
-    def _uses_sigmoid(self) -> bool:
+    def _uses_sigmoid(self, n_classes: int) -> bool:
         """Whether the criterion scores one logit with a sigmoid (binary cross
-        entropy) rather than one logit per class with a softmax."""
-        criterion = LOSSES.resolve(self.criterion, param="criterion", owner=type(self).__name__)
+        entropy, or a loss in binary mode) rather than one logit per class
+        with a softmax."""
+        owner = type(self).__name__
+        criterion = LOSSES.resolve(self.criterion, param="criterion", owner=owner)
         if isinstance(criterion, nn.Module):
+            mode = getattr(criterion, "mode", None)
             criterion = type(criterion)
-        return issubclass(criterion, nn.BCEWithLogitsLoss)
+        else:
+            options = params_for("criterion", self._option_params())
+            mode = options.get("mode", self._criterion_defaults(criterion, n_classes).get("mode"))
+        if issubclass(criterion, nn.BCEWithLogitsLoss):
+            return True
+        if mode == "multilabel":
+            raise ValueError(
+                f"{owner} predicts one label per sample; the criterion's mode='multilabel' "
+                "needs one target column per label. Use mode='binary' or 'multiclass'."
+            )
+        return mode == "binary"
+
+    def _criterion_defaults(self, criterion_cls, n_classes=None):
+        try:
+            parameters = inspect.signature(criterion_cls).parameters
+        except (TypeError, ValueError):
+            return {}
+        n_classes = len(self.classes_) if n_classes is None else n_classes
+        defaults = {"mode": "binary" if n_classes == 2 else "multiclass", "batch": True}
+        return {name: value for name, value in defaults.items() if name in parameters}
 
     def _stratify_labels(self, targets):
         return targets.reshape(len(targets), -1)[:, 0].to(torch.int64).numpy()

@@ -11,11 +11,23 @@ history -- is skorch's.
 
 from __future__ import annotations
 
+import contextlib
+import fnmatch
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
 from skorch import NeuralNet
+from skorch.dataset import unpack_data
+from skorch.utils import TeeGenerator
+
+# precision name -> autocast dtype (None: no autocast)
+PRECISIONS: dict[str, torch.dtype | None] = {
+    "32": None,
+    "16-mixed": torch.float16,
+    "bf16-mixed": torch.bfloat16,
+}
 
 
 class TensorDataset:
@@ -61,11 +73,179 @@ class TensorBatches:
 
 
 class SktorchNet(NeuralNet):
-    """skorch's ``NeuralNet`` with the in-memory batch path.
+    """skorch's ``NeuralNet`` with the in-memory batch path and sktorch's
+    training options.
 
     A :class:`TensorDataset` is cut into batches by :class:`TensorBatches`;
     any other dataset goes through skorch's ``DataLoader`` path as usual.
+
+    With mixed precision, gradient clipping or gradient accumulation, the
+    training step is sktorch's: forward and loss under ``torch.autocast``,
+    the loss scaled by a ``GradScaler`` for float16, gradients accumulated
+    over ``accumulate_grad_batches`` batches (each batch's loss weighted by
+    its share of the samples of its group, so the gradient is that of one
+    batch of the whole group), then unscaled, clipped to ``max_grad_norm``,
+    and one optimizer step. Otherwise skorch's own step runs unchanged
+    (it alone supports closure-based optimizers such as LBFGS).
+
+    Parameters
+    ----------
+    precision : {'32', '16-mixed', 'bf16-mixed'}
+    max_grad_norm : float or None
+    accumulate_grad_batches : int
+    init : callable or None
+        Called as ``init(weight, **init_options)`` on the weight of every
+        linear and convolution layer after the module is built; biases are
+        zeroed.
+    freeze : tuple of str
+        ``fnmatch`` patterns of parameter names to freeze.
     """
+
+    def __init__(
+        self,
+        *args: Any,
+        precision: str = "32",
+        max_grad_norm: float | None = None,
+        accumulate_grad_batches: int = 1,
+        init: Callable[..., Any] | None = None,
+        init_options: dict[str, Any] | None = None,
+        freeze: tuple[str, ...] = (),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.precision = precision
+        self.max_grad_norm = max_grad_norm
+        self.accumulate_grad_batches = accumulate_grad_batches
+        self.init = init
+        self.init_options = init_options
+        self.freeze = freeze
+
+    # ------------------------------------------------------------ building
+    def initialize_module(self):
+        super().initialize_module()
+        module = self.module_
+        if self.init is not None:
+            options = self.init_options or {}
+            for layer in module.modules():
+                if isinstance(layer, (torch.nn.Linear, torch.nn.modules.conv._ConvNd)):
+                    self.init(layer.weight, **options)
+                    if layer.bias is not None:
+                        torch.nn.init.zeros_(layer.bias)
+        if self.freeze:
+            names = [name for name, _ in module.named_parameters()]
+            for pattern in self.freeze:
+                if not fnmatch.filter(names, pattern):
+                    raise ValueError(
+                        f"The freeze pattern {pattern!r} matches no parameter of the module; "
+                        f"its parameters are named like {names[:6]}."
+                    )
+            for name, param in module.named_parameters():
+                if any(fnmatch.fnmatchcase(name, pattern) for pattern in self.freeze):
+                    param.requires_grad_(False)
+        return self
+
+    def get_all_learnable_params(self):
+        # Frozen parameters stay out of the optimizer altogether.
+        for name, param in super().get_all_learnable_params():
+            if param.requires_grad:
+                yield name, param
+
+    def initialize_optimizer(self, *args, **kwargs):
+        super().initialize_optimizer(*args, **kwargs)
+        device_type = torch.device(self.device).type
+        use_scaler = self.precision == "16-mixed" and device_type == "cuda"
+        self.scaler_ = torch.amp.GradScaler(device_type) if use_scaler else None
+        if use_scaler and "scaler_" not in self.cuda_dependent_attributes_:
+            # Its state lives on the GPU: pickle it with the other CUDA
+            # attributes, so a CUDA pickle still loads on a CPU machine.
+            self.cuda_dependent_attributes_ = [*self.cuda_dependent_attributes_, "scaler_"]
+        return self
+
+    # ------------------------------------------------------------ training
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """Autocast context for the forward pass and the loss."""
+        dtype = PRECISIONS[self.precision]
+        if dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(torch.device(self.device).type, dtype=dtype)
+
+    def _custom_step(self) -> bool:
+        return self.precision != "32" or self.max_grad_norm is not None or self.accumulate_grad_batches > 1
+
+    def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        super().on_epoch_begin(net, dataset_train=dataset_train, dataset_valid=dataset_valid, **kwargs)
+        self._batch_weights = self._accumulation_weights(dataset_train)
+        self._batch_index = 0
+
+    def _accumulation_weights(self, dataset) -> list[tuple[float, bool]]:
+        """Per training batch of the epoch: the weight of its loss, and
+        whether the optimizer steps after it."""
+        k = self.accumulate_grad_batches
+        if dataset is None or k == 1:
+            return []
+        n = len(dataset)
+        size = self.get_params_for("iterator_train").get("batch_size", self.batch_size)
+        size = n if size == -1 else size
+        sizes = [min(size, n - start) for start in range(0, n, size)]
+        weights = []
+        for group_start in range(0, len(sizes), k):
+            group = sizes[group_start : group_start + k]
+            total = sum(group)
+            weights += [(s / total, i == len(group) - 1) for i, s in enumerate(group)]
+        return weights
+
+    def train_step(self, batch, **fit_params):
+        if not self._custom_step():
+            self.optimizer_stepped_ = True
+            return super().train_step(batch, **fit_params)
+        if self._batch_weights:
+            weight, last_in_group = self._batch_weights[self._batch_index]
+        else:
+            weight, last_in_group = 1.0, True
+        first_in_group = (
+            not self._batch_weights
+            or self._batch_index == 0
+            or self._batch_weights[self._batch_index - 1][1]
+        )
+        self._batch_index += 1
+        if first_in_group:
+            self._zero_grad_optimizer()
+
+        self._set_training(True)
+        Xi, yi = unpack_data(batch)
+        with self.autocast():
+            y_pred = self.infer(Xi, **fit_params)
+            loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+        scaled = loss * weight if weight != 1.0 else loss
+        if self.scaler_ is not None:
+            scaled = self.scaler_.scale(scaled)
+        scaled.backward()
+
+        self.optimizer_stepped_ = last_in_group
+        if last_in_group:
+            if self.scaler_ is not None:
+                for name in self._optimizers:
+                    self.scaler_.unscale_(getattr(self, name + "_"))
+            if self.max_grad_norm is not None:
+                params = [p for _, p in self.get_all_learnable_params()]
+                torch.nn.utils.clip_grad_norm_(params, self.max_grad_norm)
+            self.notify(
+                "on_grad_computed",
+                named_parameters=TeeGenerator(self.get_all_learnable_params()),
+                batch=batch,
+                training=True,
+            )
+            if self.scaler_ is not None:
+                for name in self._optimizers:
+                    self.scaler_.step(getattr(self, name + "_"))
+                self.scaler_.update()
+            else:
+                self._step_optimizer(None)
+        return {"loss": loss, "y_pred": y_pred}
+
+    def validation_step(self, batch, **fit_params):
+        with self.autocast():
+            return super().validation_step(batch, **fit_params)
 
     def _set_training(self, training=True):
         # skorch calls this before every batch, and ``Module.train`` walks the

@@ -6,7 +6,8 @@ import inspect
 
 import pytest
 
-PUBLIC_MODULES = ["sktorch", "sktorch.losses", "sktorch.models", "sktorch.optim", "sktorch.exceptions"]
+PUBLIC_MODULES = ["sktorch", "sktorch.losses", "sktorch.models", "sktorch.optim", "sktorch.schedulers",
+                  "sktorch.callbacks", "sktorch.exceptions"]
 
 
 def _public_names():

@@ -17,7 +17,8 @@ from sktorch.optim import OPTIMIZERS
 @pytest.mark.parametrize(
     "list_fn, expected",
     [
-        (sktorch.list_losses, {"cross_entropy", "bce", "mse", "l1", "smooth_l1", "huber", "nll"}),
+        (sktorch.list_losses, {"cross_entropy", "bce", "mse", "l1", "smooth_l1", "huber", "nll",
+                               "dice", "focal", "tversky", "dice_ce"}),
         (sktorch.list_models, {"mlp"}),
         (sktorch.list_optimizers, {"adam", "adamw", "sgd", "rmsprop", "lbfgs"}),
     ],

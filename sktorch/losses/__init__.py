@@ -7,8 +7,18 @@ from typing import Any
 from torch import nn
 
 from sktorch._registry import Registry
+from sktorch.losses._dice import DiceCELoss, DiceLoss, TverskyLoss
+from sktorch.losses._focal import FocalLoss
 
-__all__ = ["get_loss", "list_losses", "register_loss"]
+__all__ = [
+    "DiceCELoss",
+    "DiceLoss",
+    "FocalLoss",
+    "TverskyLoss",
+    "get_loss",
+    "list_losses",
+    "register_loss",
+]
 
 LOSSES = Registry("loss", base=nn.Module, base_name="torch.nn.Module")
 for _name, _cls in {
@@ -19,6 +29,10 @@ for _name, _cls in {
     "l1": nn.L1Loss,
     "smooth_l1": nn.SmoothL1Loss,
     "huber": nn.HuberLoss,
+    "dice": DiceLoss,
+    "focal": FocalLoss,
+    "tversky": TverskyLoss,
+    "dice_ce": DiceCELoss,
 }.items():
     LOSSES.register(_name, _cls)
 

@@ -7,9 +7,10 @@ from typing import Any
 from torch import nn
 
 from sktorch._registry import Registry
+from sktorch.models._init import INITIALIZERS
 from sktorch.models._mlp import MLP
 
-__all__ = ["MLP", "get_model", "list_models", "register_model"]
+__all__ = ["MLP", "get_model", "list_initializers", "list_models", "register_model"]
 
 MODELS = Registry("model", base=nn.Module, base_name="torch.nn.Module")
 MODELS.register("mlp", MLP)
@@ -62,3 +63,15 @@ def register_model(name: str, cls: type[nn.Module] | None = None) -> Any:
     True
     """
     return MODELS.register(name, cls)
+
+
+def list_initializers() -> list[str]:
+    """Names accepted by ``init='<name>'`` (functions of ``torch.nn.init``).
+
+    Examples
+    --------
+    >>> from sktorch.models import list_initializers
+    >>> "kaiming_normal" in list_initializers()
+    True
+    """
+    return INITIALIZERS.names()
