@@ -9,12 +9,20 @@ from skorch.callbacks import LRScheduler as SkorchLRScheduler
 
 
 class LRScheduler(SkorchLRScheduler):
-    """skorch's ``LRScheduler``, stepping per-batch schedules per optimizer step.
+    """skorch's ``LRScheduler``, continuing its schedule across fits.
 
-    Two changes: with gradient accumulation, a per-batch schedule steps only
-    after batches where the optimizer stepped; and a per-batch schedule
-    resumed by a later ``fit`` (warm start, ``partial_fit``) continues from
-    the number of optimizer steps taken, where skorch counts epochs.
+    Differences from skorch's:
+
+    - A later ``fit`` of the same net (warm start, ``partial_fit``) continues
+      the schedule where it stopped. skorch builds a new scheduler with
+      ``last_epoch`` set from the history, which applies the step that
+      already happened a second time.
+    - It pickles the scheduler's ``state_dict`` rather than the scheduler,
+      which references the optimizer and would pickle a second copy of it
+      (and of the weights); the scheduler is rebuilt from that state when
+      training resumes.
+    - With gradient accumulation, a per-batch schedule steps only after
+      batches where the optimizer stepped.
 
     Estimators add it themselves from their ``lr_scheduler`` hyperparameter;
     it is public for use in a plain skorch net.
@@ -27,16 +35,38 @@ class LRScheduler(SkorchLRScheduler):
     'epoch'
     """
 
+    def initialize(self):
+        super().initialize()
+        self.lr_scheduler_state_ = None
+        return self
+
+    def on_train_begin(self, net, **kwargs):
+        if self.lr_scheduler_ is not None:
+            self.lr_scheduler_.optimizer = net.optimizer_
+            return
+        self.lr_scheduler_ = self.policy_(net.optimizer_, **self.kwargs)
+        if self.lr_scheduler_state_ is not None:
+            self.load_state_dict(self.lr_scheduler_state_, net.optimizer_)
+            self.lr_scheduler_state_ = None
+
+    def load_state_dict(self, state: dict[str, Any], optimizer) -> None:
+        """Put the scheduler back in ``state`` (from ``state_dict()``), and the
+        optimizer's learning rates with it."""
+        self.lr_scheduler_.load_state_dict(state)
+        for group, lr in zip(optimizer.param_groups, self.lr_scheduler_.get_last_lr()):
+            group["lr"] = lr
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        if state.get("lr_scheduler_") is not None:
+            state["lr_scheduler_state_"] = state["lr_scheduler_"].state_dict()
+            state["lr_scheduler_"] = None
+        return state
+
     def on_batch_end(self, net, training, **kwargs):
         if training and not getattr(net, "optimizer_stepped_", True):
             return
         super().on_batch_end(net, training, **kwargs)
-
-    def _get_scheduler(self, net, policy, **scheduler_kwargs):
-        if self.step_every == "batch" and "last_epoch" not in scheduler_kwargs:
-            steps_taken = sum(net.history[:, "optimizer_steps"]) if net.history else 0
-            scheduler_kwargs["last_epoch"] = steps_taken - 1
-        return super()._get_scheduler(net, policy, **scheduler_kwargs)
 
 
 class LearningRateLog(Callback):
