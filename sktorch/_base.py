@@ -31,6 +31,7 @@ from skorch.utils import params_for
 from torch import nn
 
 from sktorch._device import resolve_device
+from sktorch._lr_find import LRFinderResult, lr_find
 from sktorch._net import PRECISIONS, SktorchNet, TensorDataset
 from sktorch._registry import _did_you_mean, check_options
 from sktorch._validation import (
@@ -333,6 +334,52 @@ class BaseTorchEstimator(BaseEstimator):
             self._check_params()
         return self._fit(X, y, classes=classes, epochs=1, warm=True)
 
+    def lr_find(
+        self,
+        X: Any,
+        y: Any,
+        start_lr: float = 1e-7,
+        end_lr: float = 10.0,
+        num_iter: int = 100,
+        smoothing: float = 0.98,
+        diverge_threshold: float = 4.0,
+    ) -> LRFinderResult:
+        """Learning-rate range test (Smith, 2017), on a copy of this estimator.
+
+        Trains a fresh copy of the estimator, one batch per step, while the
+        learning rate grows exponentially from ``start_lr`` to ``end_lr``
+        over ``num_iter`` steps, recording the training loss; stops early
+        when the smoothed loss exceeds ``diverge_threshold`` times its
+        minimum. The estimator itself is left exactly as it was.
+
+        Parameters
+        ----------
+        X, y : array-like
+            Training data, as for ``fit``.
+        start_lr, end_lr : float, default=1e-7, 10.0
+            First and last learning rate of the ramp.
+        num_iter : int, default=100
+            Number of steps (batches; the data is cycled as needed).
+        smoothing : float in [0, 1), default=0.98
+            Weight of the past in the exponential moving average of the loss.
+        diverge_threshold : float, default=4.0
+            Stop when the smoothed loss exceeds this multiple of its minimum.
+
+        Returns
+        -------
+        result : LRFinderResult
+            ``lrs``, ``losses`` (smoothed), ``raw_losses``, ``suggestion``
+            (the learning rate of the steepest descent of the smoothed loss)
+            and ``plot()``.
+
+        References
+        ----------
+        .. [1] L. N. Smith, "Cyclical Learning Rates for Training Neural
+           Networks", WACV 2017, https://arxiv.org/abs/1506.01186
+        """
+        return lr_find(self, X, y, start_lr=start_lr, end_lr=end_lr, num_iter=num_iter,
+                       smoothing=smoothing, diverge_threshold=diverge_threshold)
+
     def _check_params(self) -> None:
         self._validate_params()
         self._check_option_names()
@@ -345,17 +392,22 @@ class BaseTorchEstimator(BaseEstimator):
         # X has set n_features_in_ but trained nothing.
         return self._is_fitted()
 
-    def _fit(self, X: Any, y: Any, *, classes: Any, epochs: int, warm: bool) -> BaseTorchEstimator:
-        initialize = not (warm and self._is_fitted())
-        X, y = self._validate_targets(as_array_input(X), as_array_input(y), reset=initialize)
-        targets, n_outputs = self._encode_targets(y, classes, reset=initialize)
+    def _prepare_fit(self, X: Any, y: Any, classes: Any, reset: bool):
+        """Validate and convert the data; with ``reset``, also pick the device
+        and draw the seed of a new fit."""
+        X, y = self._validate_targets(as_array_input(X), as_array_input(y), reset=reset)
+        targets, n_outputs = self._encode_targets(y, classes, reset=reset)
         inputs = to_tensor(X)
-
-        if initialize:
+        if reset:
             device = resolve_device(self.device, type(self).__name__)
             seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         else:
-            device = torch.device(self.net_.device)
+            device, seed = torch.device(self.net_.device), None
+        return inputs, targets, n_outputs, device, seed
+
+    def _fit(self, X: Any, y: Any, *, classes: Any, epochs: int, warm: bool) -> BaseTorchEstimator:
+        initialize = not (warm and self._is_fitted())
+        inputs, targets, n_outputs, device, seed = self._prepare_fit(X, y, classes, initialize)
         cuda = [device.index or 0] if device.type == "cuda" else []
         # fork_rng restores the caller's global torch random state afterwards:
         # seeding is ours to do, but the user's own random stream is not ours

@@ -119,6 +119,10 @@ class SktorchNet(NeuralNet):
         self.init = init
         self.init_options = init_options
         self.freeze = freeze
+        # Per-epoch accumulation plan, set at each epoch's start; empty
+        # outside an epoch (e.g. single steps of a learning-rate range test).
+        self._batch_weights: list[tuple[float, bool]] = []
+        self._batch_index = 0
 
     # ------------------------------------------------------------ building
     def initialize_module(self):
