@@ -17,6 +17,7 @@ import copy
 import functools
 import inspect
 import math
+import os
 from numbers import Integral, Real
 from typing import Any
 
@@ -43,7 +44,8 @@ from sktorch._validation import (
     validate_predict_input,
 )
 from sktorch.exceptions import InvalidParameterError
-from sktorch.callbacks import LearningRateLog, LRScheduler
+from sktorch.callbacks import Checkpoint, LearningRateLog, LRScheduler
+from sktorch.callbacks._checkpoint import load_training_state, new_run_dir
 from sktorch.callbacks._schedule import call_factory
 from sktorch.losses import LOSSES
 from sktorch.models import INITIALIZERS, MODELS
@@ -140,6 +142,18 @@ module : str, nn.Module class or nn.Module instance, default='mlp'
         Patience: stop when the validation loss has not improved for this
         many epochs, and restore the weights of the best epoch. None trains
         for ``max_epochs``.
+    checkpoint_dir : str, path or None, default=None
+        Save the training state (module, optimizer, schedule, gradient
+        scaler, history, random state) after every epoch, as ``last.pt`` and
+        ``best.pt`` (lowest ``valid_loss``, or ``train_loss`` without
+        validation) in a fresh subdirectory per fit, named from the time, the
+        process and a random suffix so that parallel fits never collide;
+        ``checkpoint_path_`` is that subdirectory.
+    resume_from : str, path or None, default=None
+        A checkpoint file, or a run directory (its ``last.pt``): a fresh fit
+        continues from that state up to ``max_epochs`` epochs in all, and
+        gives the same weights as the uninterrupted fit with the same
+        hyperparameters and ``random_state``.
     warm_start : bool, default=False
         When True, ``fit`` on a fitted estimator continues training from its
         current weights instead of starting over.
@@ -180,6 +194,8 @@ class BaseTorchEstimator(BaseEstimator):
         "random_state": ["random_state"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
         "early_stopping": [Interval(Integral, 1, None, closed="left"), None],
+        "checkpoint_dir": [str, os.PathLike, None],
+        "resume_from": [str, os.PathLike, None],
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
         "callbacks": [list, None],
@@ -210,6 +226,8 @@ class BaseTorchEstimator(BaseEstimator):
         random_state: Any = None,
         validation_fraction: float | None = None,
         early_stopping: int | None = None,
+        checkpoint_dir: str | os.PathLike | None = None,
+        resume_from: str | os.PathLike | None = None,
         warm_start: bool = False,
         verbose: int = 0,
         callbacks: list | None = None,
@@ -232,6 +250,8 @@ class BaseTorchEstimator(BaseEstimator):
         self.random_state = random_state
         self.validation_fraction = validation_fraction
         self.early_stopping = early_stopping
+        self.checkpoint_dir = checkpoint_dir
+        self.resume_from = resume_from
         self.warm_start = warm_start
         self.verbose = verbose
         self.callbacks = callbacks
@@ -423,6 +443,8 @@ class BaseTorchEstimator(BaseEstimator):
             train, valid = self._split(inputs, targets, self._split_seed)
             if initialize:
                 self.net_ = self._build_net(device, train[0], n_outputs, validating=bool(valid))
+                if self.resume_from is not None:
+                    epochs = max(0, epochs - load_training_state(self.net_, self.resume_from))
             train, valid = _to_device(train, device), valid and _to_device(valid, device)
             net = self.net_
             net.train_split = predefined_split(TensorDataset(*valid)) if valid else None
@@ -553,6 +575,11 @@ class BaseTorchEstimator(BaseEstimator):
         schedule = self._scheduler_callback(options, len(inputs), validating)
         if schedule is not None:
             callbacks.append(("lr_scheduler", schedule))
+        if self.checkpoint_dir is not None:
+            # Before the user's callbacks, which may end training at an epoch's end.
+            self.checkpoint_path_ = new_run_dir(self.checkpoint_dir)
+            monitor = "valid_loss" if validating else "train_loss"
+            callbacks.append(("checkpoint", Checkpoint(self.checkpoint_path_, monitor=monitor)))
         callbacks += list(copy.deepcopy(self.callbacks) or [])
         if self.early_stopping is not None:
             callbacks.append(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 from typing import Any
 
 import numpy as np
@@ -93,6 +94,8 @@ class TorchClassifier(ClassifierMixin, BaseTorchEstimator):
         random_state: Any = None,
         validation_fraction: float | None = None,
         early_stopping: int | None = None,
+        checkpoint_dir: str | os.PathLike | None = None,
+        resume_from: str | os.PathLike | None = None,
         warm_start: bool = False,
         verbose: int = 0,
         callbacks: list | None = None,
@@ -116,6 +119,8 @@ class TorchClassifier(ClassifierMixin, BaseTorchEstimator):
             random_state=random_state,
             validation_fraction=validation_fraction,
             early_stopping=early_stopping,
+            checkpoint_dir=checkpoint_dir,
+            resume_from=resume_from,
             warm_start=warm_start,
             verbose=verbose,
             callbacks=callbacks,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -76,6 +77,8 @@ class TorchRegressor(RegressorMixin, BaseTorchEstimator):
         random_state: Any = None,
         validation_fraction: float | None = None,
         early_stopping: int | None = None,
+        checkpoint_dir: str | os.PathLike | None = None,
+        resume_from: str | os.PathLike | None = None,
         warm_start: bool = False,
         verbose: int = 0,
         callbacks: list | None = None,
@@ -99,6 +102,8 @@ class TorchRegressor(RegressorMixin, BaseTorchEstimator):
             random_state=random_state,
             validation_fraction=validation_fraction,
             early_stopping=early_stopping,
+            checkpoint_dir=checkpoint_dir,
+            resume_from=resume_from,
             warm_start=warm_start,
             verbose=verbose,
             callbacks=callbacks,

@@ -44,17 +44,18 @@ class LRScheduler(SkorchLRScheduler):
         if self.lr_scheduler_ is not None:
             self.lr_scheduler_.optimizer = net.optimizer_
             return
+        saved = self.lr_scheduler_state_
+        groups = net.optimizer_.param_groups
+        # Building a scheduler resets the optimizer's learning rates (and,
+        # for one-cycle or cyclic schedules, its momentum); when continuing,
+        # the optimizer's current values are the ones to keep.
+        kept = [{k: v for k, v in group.items() if k != "params"} for group in groups]
         self.lr_scheduler_ = self.policy_(net.optimizer_, **self.kwargs)
-        if self.lr_scheduler_state_ is not None:
-            self.load_state_dict(self.lr_scheduler_state_, net.optimizer_)
+        if saved is not None:
+            self.lr_scheduler_.load_state_dict(saved)
+            for group, values in zip(groups, kept):
+                group.update(values)
             self.lr_scheduler_state_ = None
-
-    def load_state_dict(self, state: dict[str, Any], optimizer) -> None:
-        """Put the scheduler back in ``state`` (from ``state_dict()``), and the
-        optimizer's learning rates with it."""
-        self.lr_scheduler_.load_state_dict(state)
-        for group, lr in zip(optimizer.param_groups, self.lr_scheduler_.get_last_lr()):
-            group["lr"] = lr
 
     def __getstate__(self):
         state = self.__dict__.copy()
