@@ -30,3 +30,14 @@ def test_ci_runs_the_readme_test_command():
     assert len(test_commands) == 1, "the README gives one test command"
     assert test_commands[0].strip() in ci
     assert any("examples/quickstart.py" in c for c in commands)
+
+
+def test_training_recipe_example_runs(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "training_recipe.py")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (tmp_path / "lr_find.png").stat().st_size > 10_000
+    accuracy = float(re.search(r"Test accuracy: ([0-9.]+)", result.stdout).group(1))
+    assert accuracy > 0.9
