@@ -111,12 +111,19 @@ CONTENDERS = {"hand-written loop": train_hand, "skorch": train_skorch, "sktorch"
 
 
 def time_training(module_cls, X, y, batch_size, epochs, repeats):
+    """Median seconds per epoch of each contender, and the median over repeats
+    of each contender's ratio to the hand-written loop of the same repeat
+    (adjacent runs share the machine's state of the moment)."""
     times = {name: [] for name in CONTENDERS}
     names = list(CONTENDERS)
     for r in range(repeats):
         for name in names[r % len(names):] + names[: r % len(names)]:  # rotate the order
             times[name].append(CONTENDERS[name](module_cls, X, y, batch_size, epochs))
-    return {name: statistics.median(values) for name, values in times.items()}
+    baseline = times["hand-written loop"]
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    ratios = {name: statistics.median(v / b for v, b in zip(values, baseline))
+              for name, values in times.items()}
+    return medians, ratios
 
 
 # ---------------------------------------------------------------- predict
@@ -148,10 +155,14 @@ def time_predict(X, y, rows, repeats):
              "sktorch": lambda: clf.predict_proba(Xq)}
     times = {name: [] for name in calls}
     names = list(calls)
-    for r in range(3):
-        for name in names[r:] + names[:r]:
+    for r in range(5):
+        for name in names[r % 3:] + names[: r % 3]:
             times[name].append(time_call(calls[name], repeats))
-    return {name: statistics.median(values) for name, values in times.items()}
+    baseline = times["plain forward"]
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    ratios = {name: statistics.median(v / b for v, b in zip(values, baseline))
+              for name, values in times.items()}
+    return medians, ratios
 
 
 # ------------------------------------------------------------ grid search
@@ -175,11 +186,12 @@ def _format_seconds(seconds: float) -> str:
     return f"{seconds:.2f} s"
 
 
-def ratio_table(results, baseline):
+def ratio_table(results):
+    """Rows of ``label: (medians, ratios)``: each cell the median time and the
+    median ratio to the baseline."""
     lines = []
-    for label, times in results.items():
-        base = times[baseline]
-        cells = [f"{_format_seconds(t)} ({t / base:.2f}x)" for t in times.values()]
+    for label, (medians, ratios) in results.items():
+        cells = [f"{_format_seconds(medians[name])} ({ratios[name]:.2f}x)" for name in medians]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return lines
 
@@ -191,7 +203,7 @@ def main():
     args = parser.parse_args()
 
     n_rows = 5_000 if args.quick else 50_000
-    repeats = 1 if args.quick else 3
+    repeats = 1 if args.quick else 5
     rng = np.random.RandomState(0)
     X = rng.normal(size=(n_rows, N_FEATURES)).astype(np.float32)
     y = rng.randint(0, N_CLASSES, n_rows).astype(np.int64)
@@ -224,7 +236,7 @@ def main():
     grid["2, warm"] = time_grid_search(X[:grid_rows], y[:grid_rows], 2)
     print(f"grid search: {grid}", flush=True)
 
-    worst_train = max(t["sktorch"] / t["hand-written loop"] for t in training.values())
+    worst_train = max(ratios["sktorch"] for _, ratios in training.values())
     lines = [
         "# Benchmarks",
         "",
@@ -232,22 +244,24 @@ def main():
         f"in {time.perf_counter() - started:.0f} s, on {os.cpu_count()} CPU cores "
         f"({platform.processor() or platform.machine()}), torch {torch.__version__} with "
         f"{torch.get_num_threads()} threads, skorch {skorch.__version__}, "
-        f"scikit-learn {sklearn.__version__}. Medians over {repeats} repeats with the order of "
-        "the contenders rotated; ratios are to the baseline measured in the same run.",
+        f"scikit-learn {sklearn.__version__}. Each repeat runs the contenders back to back, "
+        f"in an order rotated between repeats; a cell is the median time over {repeats} repeats "
+        "and, in brackets, the median over repeats of the ratio to the baseline of the same "
+        "repeat (shared machines drift; adjacent runs drift together).",
         "",
         f"## Training: seconds per epoch ({n_rows:,} rows; CNN: {n_images:,} images)",
         "",
-        "| model | " + " | ".join(next(iter(training.values()))) + " |",
+        "| model | " + " | ".join(next(iter(training.values()))[0]) + " |",
         "|---|---|---|---|",
-        *ratio_table(training, "hand-written loop"),
+        *ratio_table(training),
         "",
         f"Largest sktorch / hand-written ratio: {worst_train:.2f}x (target: at most 1.10x).",
         "",
         "## `predict_proba` latency",
         "",
-        "| input | " + " | ".join(next(iter(predict.values()))) + " |",
+        "| input | " + " | ".join(next(iter(predict.values()))[0]) + " |",
         "|---|---|---|---|",
-        *ratio_table(predict, "plain forward"),
+        *ratio_table(predict),
         "",
         "Targets: at most 2x the plain forward for 1 row, at most 1.5x for 10,000 rows.",
         "",

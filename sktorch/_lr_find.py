@@ -111,6 +111,7 @@ def lr_find(
     for key in list(probe._option_params()):
         if key.startswith("lr_scheduler__"):
             delattr(probe, key)
+    probe._check_params()
     inputs, targets, n_outputs, device, seed = probe._prepare_fit(X, y, classes=None, reset=True)
     cuda = [device.index or 0] if device.type == "cuda" else []
     gamma = (end_lr / start_lr) ** (1.0 / max(1, num_iter - 1))

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import torch
 from skorch.callbacks import Callback
-from skorch.history import History
 
+from sktorch._net import FastHistory
 from sktorch.callbacks._schedule import LRScheduler
 
 CHECKPOINT_VERSION = 1
@@ -121,7 +121,7 @@ def load_training_state(net, path: str | os.PathLike) -> int:
         scheduler.lr_scheduler_state_ = state["scheduler"]
     if state["scaler"] is not None and net.scaler_ is not None:
         net.scaler_.load_state_dict(state["scaler"])
-    net.history_ = History(json.loads(state["history"]))
+    net.history_ = FastHistory(json.loads(state["history"]))
     torch.set_rng_state(state["rng_cpu"].cpu())
     if state["rng_cuda"] is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state(state["rng_cuda"].cpu(), torch.device(net.device))
