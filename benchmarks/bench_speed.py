@@ -203,7 +203,7 @@ def main():
     args = parser.parse_args()
 
     n_rows = 5_000 if args.quick else 50_000
-    repeats = 1 if args.quick else 5
+    repeats = 1 if args.quick else 9
     rng = np.random.RandomState(0)
     X = rng.normal(size=(n_rows, N_FEATURES)).astype(np.float32)
     y = rng.randint(0, N_CLASSES, n_rows).astype(np.int64)
@@ -278,6 +278,8 @@ def main():
         "joblib's loky workers start with `OMP_NUM_THREADS` set to their share of the cores, "
         "which torch honours: with `n_jobs=2` on 2 cores each worker trains on 1 thread "
         "(`tests/test_threads.py` checks it), so the workers do not oversubscribe the machine.",
+        "",
+        "How the time is spent, and how much single runs vary: docs/performance.md.",
         "",
     ]
     args.output.write_text("\n".join(lines))
