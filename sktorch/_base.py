@@ -513,34 +513,14 @@ class BaseTorchEstimator(BaseEstimator):
             )
         options = self._option_params()
 
-        module = MODELS.resolve(self.module, param="module", owner=owner)
-        module_options = params_for("module", options)
-        if isinstance(module, nn.Module):
-            if module_options:
-                raise InvalidParameterError(
-                    f"module__ options {sorted(module_options)} of {owner} cannot be "
-                    "applied to a module instance, which is used with its weights as "
-                    "given. Pass the module class instead to build it with options."
-                )
-            module = copy.deepcopy(module)
-        else:
-            check_options(module, module_options, prefix="module", owner=owner)
+        module, module_options = self._component(MODELS, "module", options)
+        if not isinstance(module, nn.Module):
             module_options = {
                 **self._size_options(module, inputs.shape[1], n_outputs),
                 **module_options,
             }
-
-        criterion = LOSSES.resolve(self.criterion, param="criterion", owner=owner)
-        criterion_options = params_for("criterion", options)
-        if isinstance(criterion, nn.Module):
-            if criterion_options:
-                raise InvalidParameterError(
-                    f"criterion__ options {sorted(criterion_options)} of {owner} cannot "
-                    "be applied to a loss instance. Pass the loss class instead."
-                )
-            criterion = copy.deepcopy(criterion)
-        else:
-            check_options(criterion, criterion_options, prefix="criterion", owner=owner)
+        criterion, criterion_options = self._component(LOSSES, "criterion", options)
+        if not isinstance(criterion, nn.Module):
             criterion_options = {**self._criterion_defaults(criterion), **criterion_options}
 
         optimizer = OPTIMIZERS.resolve(self.optimizer, param="optimizer", owner=owner)
@@ -623,6 +603,25 @@ class BaseTorchEstimator(BaseEstimator):
         net.initialize()
         self._check_module_output(net, inputs[:2], n_outputs)
         return net
+
+    def _component(self, registry: Any, param: str, options: dict[str, Any]):
+        """Resolve the ``module`` or ``criterion`` hyperparameter and its
+        ``param__`` options: an instance is copied (it is the starting point of
+        every fit, never trained in place) and takes no options; a class's
+        options must be arguments of its ``__init__``."""
+        owner = type(self).__name__
+        component = registry.resolve(getattr(self, param), param=param, owner=owner)
+        component_options = params_for(param, options)
+        if isinstance(component, nn.Module):
+            if component_options:
+                raise InvalidParameterError(
+                    f"{param}__ options {sorted(component_options)} of {owner} cannot be "
+                    f"applied to a {param} instance, which is used as given. Pass its class "
+                    "instead to build it with options."
+                )
+            return copy.deepcopy(component), component_options
+        check_options(component, component_options, prefix=param, owner=owner)
+        return component, component_options
 
     def _resolve_init(self, options: dict[str, Any], module: Any):
         owner = type(self).__name__
