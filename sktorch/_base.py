@@ -34,7 +34,7 @@ from torch import nn
 from sktorch._device import resolve_device
 from sktorch._lr_find import LRFinderResult, lr_find
 from sktorch._net import PRECISIONS, SktorchNet, TensorDataset
-from sktorch._registry import _did_you_mean, check_options
+from sktorch._registry import _did_you_mean, accepted_arguments, check_options
 from sktorch._validation import (
     Interval,
     StrOptions,
@@ -516,7 +516,9 @@ class BaseTorchEstimator(BaseEstimator):
         module, module_options = self._component(MODELS, "module", options)
         if not isinstance(module, nn.Module):
             module_options = {
-                **self._size_options(module, inputs.shape[1], n_outputs),
+                **accepted_arguments(
+                    module, {"in_features": inputs.shape[1], "out_features": n_outputs}
+                ),
                 **module_options,
             }
         criterion, criterion_options = self._component(LOSSES, "criterion", options)
@@ -692,15 +694,6 @@ class BaseTorchEstimator(BaseEstimator):
             )
         return LRScheduler(policy=policy, monitor=monitor, step_every=step_every or "epoch",
                            **scheduler_options)
-
-    @staticmethod
-    def _size_options(module_cls: Any, n_features: int, n_outputs: int) -> dict[str, int]:
-        try:
-            parameters = inspect.signature(module_cls).parameters
-        except (TypeError, ValueError):
-            return {}
-        sizes = {"in_features": n_features, "out_features": n_outputs}
-        return {name: value for name, value in sizes.items() if name in parameters}
 
     def _check_module_output(self, net: SktorchNet, sample: torch.Tensor, n_outputs: int) -> None:
         """Run one forward pass on two samples so a module of the wrong shape

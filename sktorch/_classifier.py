@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import os
 from typing import Any
 
@@ -13,6 +12,7 @@ from skorch.utils import params_for
 from torch import nn
 
 from sktorch._base import BaseTorchEstimator, fill_doc
+from sktorch._registry import accepted_arguments
 from sktorch._validation import check_classification_targets, validate_data
 from sktorch.losses import LOSSES
 
@@ -252,13 +252,9 @@ class TorchClassifier(ClassifierMixin, BaseTorchEstimator):
         return mode == "binary"
 
     def _criterion_defaults(self, criterion_cls, n_classes=None):
-        try:
-            parameters = inspect.signature(criterion_cls).parameters
-        except (TypeError, ValueError):
-            return {}
         n_classes = len(self.classes_) if n_classes is None else n_classes
         defaults = {"mode": "binary" if n_classes == 2 else "multiclass", "batch": True}
-        return {name: value for name, value in defaults.items() if name in parameters}
+        return accepted_arguments(criterion_cls, defaults)
 
     def _stratify_labels(self, targets):
         return targets.reshape(len(targets), -1)[:, 0].to(torch.int64).numpy()

@@ -123,6 +123,16 @@ class Registry:
         return f"a subclass or an instance of {name}"
 
 
+def accepted_arguments(target: Callable[..., Any], values: dict[str, Any]) -> dict[str, Any]:
+    """The entries of ``values`` whose names are arguments of ``target``
+    (nothing when its signature cannot be read)."""
+    try:
+        parameters = inspect.signature(target).parameters
+    except (TypeError, ValueError):
+        return {}
+    return {name: value for name, value in values.items() if name in parameters}
+
+
 def check_options(
     target: Callable[..., Any],
     options: dict[str, Any],
