@@ -6,23 +6,12 @@ import pickle
 
 import pytest
 import torch
+from loss_cases import make_case
 
 import sktorch
 from sktorch.losses import DiceLoss, get_loss
 
 LN3 = math.log(3.0)
-
-
-def make_case(mode, n=2, c=3, spatial=(2, 3), dtype=torch.float32):
-    logits = torch.randn(n, c, *spatial, dtype=dtype)
-    if mode == "multiclass":
-        target = torch.randint(0, c, (n, *spatial))
-    elif mode == "binary":
-        logits = logits[:, :1]
-        target = torch.randint(0, 2, (n, *spatial)).float()
-    else:
-        target = torch.randint(0, 2, (n, c, *spatial)).float()
-    return logits, target
 
 
 # ------------------------------------------------------------------ values by hand

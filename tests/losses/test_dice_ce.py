@@ -7,21 +7,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import loss_cases  # tests/losses/loss_cases.py
+
 from sktorch.losses import DiceCELoss, DiceLoss, get_loss
 
 LN2 = math.log(2.0)
 
 
-def make_case(mode, n=2, c=3, spatial=(2, 3), dtype=torch.float32):
-    logits = torch.randn(n, c, *spatial, dtype=dtype)
-    if mode == "multiclass":
-        target = torch.randint(0, c, (n, *spatial))
-    elif mode == "binary":
-        logits = logits[:, :1]
-        target = torch.randint(0, 2, (n, 1, *spatial)).float()
-    else:
-        target = torch.randint(0, 2, (n, c, *spatial)).float()
-    return logits, target
+def make_case(mode, **kwargs):
+    return loss_cases.make_case(mode, binary_channel=True, **kwargs)
 
 
 def test_by_hand():

@@ -3,20 +3,9 @@ alpha and beta, ignore_index, dtype, gradients."""
 
 import pytest
 import torch
+from loss_cases import make_case
 
 from sktorch.losses import DiceLoss, TverskyLoss, get_loss
-
-
-def make_case(mode, n=2, c=3, spatial=(2, 3), dtype=torch.float32):
-    logits = torch.randn(n, c, *spatial, dtype=dtype)
-    if mode == "multiclass":
-        target = torch.randint(0, c, (n, *spatial))
-    elif mode == "binary":
-        logits = logits[:, :1]
-        target = torch.randint(0, 2, (n, *spatial)).float()
-    else:
-        target = torch.randint(0, 2, (n, c, *spatial)).float()
-    return logits, target
 
 
 def test_binary_by_hand():
