@@ -346,10 +346,12 @@ class BaseTorchEstimator(BaseEstimator):
         self : object
             The fitted estimator.
         """
+        self._check_not_trimmed("fit")
         self._check_params()
         return self._fit(X, y, classes=None, epochs=self.max_epochs, warm=self.warm_start)
 
     def _partial_fit(self, X: Any, y: Any, classes: Any) -> BaseTorchEstimator:
+        self._check_not_trimmed("partial_fit")
         if not self._is_fitted():
             self._check_params()
         return self._fit(X, y, classes=classes, epochs=1, warm=True)
@@ -397,6 +399,7 @@ class BaseTorchEstimator(BaseEstimator):
         .. [1] L. N. Smith, "Cyclical Learning Rates for Training Neural
            Networks", WACV 2017, https://arxiv.org/abs/1506.01186
         """
+        self._check_not_trimmed("lr_find")
         return lr_find(self, X, y, start_lr=start_lr, end_lr=end_lr, num_iter=num_iter,
                        smoothing=smoothing, diverge_threshold=diverge_threshold)
 
@@ -442,6 +445,8 @@ class BaseTorchEstimator(BaseEstimator):
                 self._set_rng_state(self._rng_state)
             train, valid = self._split(inputs, targets, self._split_seed)
             if initialize:
+                # One sample's shape, for summary() and exporters.
+                self._input_shape = tuple(inputs.shape[1:])
                 self.net_ = self._build_net(device, train[0], n_outputs, validating=bool(valid))
                 if self.resume_from is not None:
                     epochs = max(0, epochs - load_training_state(self.net_, self.resume_from))
@@ -741,6 +746,49 @@ class BaseTorchEstimator(BaseEstimator):
                 batch = inputs[start : start + _PREDICT_CHUNK_ROWS].to(net.device)
                 outputs.append(_first_output(module(batch)).float().cpu())
         return outputs[0] if len(outputs) == 1 else torch.cat(outputs)
+
+    # ------------------------------------------------------------ inspection
+    def summary(self) -> str:
+        """A per-layer table of the fitted module: output shapes for one
+        sample and parameter counts, trainable and frozen.
+
+        Returns
+        -------
+        table : str
+            The table, one row per layer, with totals at the end; also what
+            ``print(estimator.summary())`` shows.
+        """
+        from sktorch._summary import summary
+
+        check_is_fitted(self)
+        return summary(self)
+
+    def trim_for_inference(self) -> BaseTorchEstimator:
+        """Drop what only training needs: optimizer state, the per-batch
+        records of ``history_`` and the callbacks.
+
+        The estimator still predicts exactly as before and pickles and saves
+        smaller; ``fit``, ``partial_fit`` and ``lr_find`` afterwards are an
+        error.
+
+        Returns
+        -------
+        self : object
+            The trimmed estimator.
+        """
+        from sktorch._persistence import trim_for_inference
+
+        check_is_fitted(self)
+        trim_for_inference(self)
+        return self
+
+    def _check_not_trimmed(self, method: str) -> None:
+        if getattr(self, "_trimmed", False):
+            raise RuntimeError(
+                f"{type(self).__name__}.{method} cannot train this estimator: it was "
+                "trimmed for inference (trim_for_inference dropped the optimizer state "
+                "and callbacks). Fit a clone instead: sklearn.base.clone(estimator)."
+            )
 
     # -------------------------------------------------------- fitted views
     @property
