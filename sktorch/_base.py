@@ -322,6 +322,11 @@ class BaseTorchEstimator(BaseEstimator):
         """Options the task sets on a loss class unless the user gives them."""
         return {}
 
+    def _decode_targets(self, targets: torch.Tensor) -> np.ndarray:
+        """Training targets back as the user gave ``y`` (labels, shape), so
+        validation metrics can be scored as on the user's own data."""
+        raise NotImplementedError
+
     def _stratify_labels(self, y: torch.Tensor) -> np.ndarray | None:
         """Labels to stratify the validation split on, or None."""
         return None
@@ -448,6 +453,7 @@ class BaseTorchEstimator(BaseEstimator):
                 # One sample's shape, for summary() and exporters.
                 self._input_shape = tuple(inputs.shape[1:])
                 self.net_ = self._build_net(device, train[0], n_outputs, validating=bool(valid))
+                self.net_.estimator = self
                 if self.resume_from is not None:
                     epochs = max(0, epochs - load_training_state(self.net_, self.resume_from))
             train, valid = _to_device(train, device), valid and _to_device(valid, device)
@@ -746,6 +752,11 @@ class BaseTorchEstimator(BaseEstimator):
                 batch = inputs[start : start + _PREDICT_CHUNK_ROWS].to(net.device)
                 outputs.append(_first_output(module(batch)).float().cpu())
         return outputs[0] if len(outputs) == 1 else torch.cat(outputs)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if "net_" in state:
+            self.net_.estimator = self
 
     # ------------------------------------------------------------ inspection
     def summary(self) -> str:

@@ -256,6 +256,10 @@ class TorchClassifier(ClassifierMixin, BaseTorchEstimator):
         defaults = {"mode": "binary" if n_classes == 2 else "multiclass", "batch": True}
         return accepted_arguments(criterion_cls, defaults)
 
+    def _decode_targets(self, targets):
+        index = targets.reshape(len(targets), -1)[:, 0].to(torch.int64).cpu().numpy()
+        return self.classes_[index]
+
     def _stratify_labels(self, targets):
         return targets.reshape(len(targets), -1)[:, 0].to(torch.int64).numpy()
 

@@ -15,6 +15,7 @@ import contextlib
 import fnmatch
 import functools
 import math
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -150,6 +151,28 @@ class SktorchNet(NeuralNet):
         # outside an epoch (e.g. single steps of a learning-rate range test).
         self._batch_weights: list[tuple[float, bool]] = []
         self._batch_index = 0
+
+    @property
+    def estimator(self) -> Any:
+        """The sktorch estimator that built this net, or None.
+
+        Held as a weak reference (the estimator owns the net, not the other
+        way round) and dropped from pickles; the estimator sets it again
+        when it is unpickled. Callbacks use it to read the estimator's
+        hyperparameters and to score validation predictions as the user
+        would see them (labels, probabilities).
+        """
+        ref = self.__dict__.get("_estimator_ref")
+        return ref() if ref is not None else None
+
+    @estimator.setter
+    def estimator(self, value: Any) -> None:
+        self.__dict__["_estimator_ref"] = weakref.ref(value) if value is not None else None
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_estimator_ref", None)
+        return state
 
     def notify(self, method_name, **cb_kwargs):
         # skorch calls every callback's hook three times per batch, though

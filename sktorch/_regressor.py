@@ -168,6 +168,10 @@ class TorchRegressor(RegressorMixin, BaseTorchEstimator):
             )
         return torch.from_numpy(np.ascontiguousarray(targets)), self.n_outputs_
 
+    def _decode_targets(self, targets):
+        y = targets.detach().cpu().double().numpy()
+        return y.ravel() if self._y_was_1d else y
+
     def _output_reason(self, n_outputs):
         return f"one output per target column, {n_outputs} column(s)"
 
