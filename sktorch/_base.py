@@ -19,6 +19,7 @@ import inspect
 import math
 import os
 from numbers import Integral, Real
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,7 @@ from skorch.helper import predefined_split
 from skorch.utils import params_for
 from torch import nn
 
+from sktorch._augment import resolve_augment, resolve_tta
 from sktorch._device import resolve_device
 from sktorch._lr_find import LRFinderResult, lr_find
 from sktorch._net import PRECISIONS, SktorchNet, TensorDataset
@@ -120,11 +122,22 @@ module : str, nn.Module class or nn.Module instance, default='mlp'
         'xavier_uniform', 'orthogonal', ...) or a function of the weight
         tensor; options go as ``init__<name>`` (``init__nonlinearity``...).
         None keeps torch's defaults.
-    freeze : tuple of str or None, default=None
-        ``fnmatch`` patterns of parameter names (``'layers.0.*'``) to freeze:
-        they get ``requires_grad=False``, stay out of the optimizer and are
-        unchanged by fit. Per-group learning rates go through skorch's
-        ``optimizer__param_groups=[('layers.0.*', {'lr': 1e-4})]``.
+    freeze : $freeze_doc
+    augment : transform, str, list of them, or None, default=None
+        Training-time augmentation, applied to each training batch on the
+        training device, never at validation or prediction: a transform of
+        :mod:`sktorch.transforms` (``SaltAndPepperNoise``, ``GaussianNoise``)
+        or a name from :func:`sktorch.transforms.list_transforms`, a
+        torchvision v2 transform, any callable on a tensor, or a list of
+        them applied in order. sktorch's transforms draw independently for
+        each sample of a batch in one call; other transforms are called
+        sample by sample. Options go as ``augment__<name>``
+        (``augment__amount=0.02``), to the one transform of a list that
+        takes ``<name>``, or as ``augment__<i>__<name>`` to the i-th.
+    tta : 'hflip', transform, list of them, or None, default=None
+        Test-time augmentation: predictions are the average, over the input
+        and each of its transformed views, of the probabilities (classifiers)
+        or outputs (regressors). 'hflip' adds the left-right mirror image.
     compile : bool, default=False
         Compile the module (and loss) with ``torch.compile``; options go as
         ``compile__<name>``, e.g. ``compile__mode='max-autotune'``. The first
@@ -169,6 +182,13 @@ module : str, nn.Module class or nn.Module instance, default='mlp'
         other keyword is an error."""
 
 
+FREEZE_DOC = """tuple of str or None, default=None
+        ``fnmatch`` patterns of parameter names (``'layers.0.*'``) to freeze:
+        they get ``requires_grad=False``, stay out of the optimizer and are
+        unchanged by fit. Per-group learning rates go through skorch's
+        ``optimizer__param_groups=[('layers.0.*', {'lr': 1e-4})]``."""
+
+
 class BaseTorchEstimator(BaseEstimator):
     """Base class of sktorch estimators; not meant to be used directly.
 
@@ -190,6 +210,8 @@ class BaseTorchEstimator(BaseEstimator):
         "accumulate_grad_batches": [Interval(Integral, 1, None, closed="left")],
         "init": [str, callable, None],
         "freeze": [tuple, list, None],
+        "augment": [str, type, callable, list, tuple, None],
+        "tta": [StrOptions({"hflip"}), callable, list, tuple, None],
         "compile": ["boolean"],
         "random_state": ["random_state"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
@@ -204,6 +226,7 @@ class BaseTorchEstimator(BaseEstimator):
     # Prefixes of the ``prefix__option`` hyperparameters an estimator accepts.
     _option_prefixes: tuple[str, ...] = (
         "module", "criterion", "optimizer", "lr_scheduler", "init", "callbacks", "compile",
+        "augment",
     )
 
     def __init__(
@@ -221,6 +244,8 @@ class BaseTorchEstimator(BaseEstimator):
         accumulate_grad_batches: int = 1,
         init: Any = None,
         freeze: tuple[str, ...] | None = None,
+        augment: Any = None,
+        tta: Any = None,
         device: str | torch.device = "auto",
         compile: bool = False,
         random_state: Any = None,
@@ -245,6 +270,8 @@ class BaseTorchEstimator(BaseEstimator):
         self.accumulate_grad_batches = accumulate_grad_batches
         self.init = init
         self.freeze = freeze
+        self.augment = augment
+        self.tta = tta
         self.device = device
         self.compile = compile
         self.random_state = random_state
@@ -311,7 +338,8 @@ class BaseTorchEstimator(BaseEstimator):
 
     # ------------------------------------------------------- subclass hooks
     def _validate_targets(self, X: Any, y: Any, reset: bool) -> tuple[np.ndarray, Any]:
-        """Validate X and y together; return X as a float32 array and y."""
+        """Validate X and y together; return X as a float32 array (or the
+        module's input tensor) and y."""
         raise NotImplementedError
 
     def _encode_targets(self, y: Any, classes: Any, reset: bool) -> tuple[torch.Tensor, int]:
@@ -423,9 +451,9 @@ class BaseTorchEstimator(BaseEstimator):
     def _prepare_fit(self, X: Any, y: Any, classes: Any, reset: bool):
         """Validate and convert the data; with ``reset``, also pick the device
         and draw the seed of a new fit."""
-        X, y = self._validate_targets(as_array_input(X), as_array_input(y), reset=reset)
+        X, y = self._validate_targets(X, as_array_input(y), reset=reset)
         targets, n_outputs = self._encode_targets(y, classes, reset=reset)
-        inputs = to_tensor(X)
+        inputs = X if isinstance(X, torch.Tensor) else to_tensor(X)
         if reset:
             device = resolve_device(self.device, type(self).__name__)
             seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
@@ -524,14 +552,7 @@ class BaseTorchEstimator(BaseEstimator):
             )
         options = self._option_params()
 
-        module, module_options = self._component(MODELS, "module", options)
-        if not isinstance(module, nn.Module):
-            module_options = {
-                **accepted_arguments(
-                    module, {"in_features": inputs.shape[1], "out_features": n_outputs}
-                ),
-                **module_options,
-            }
+        module, module_options = self._module_spec(options, inputs, n_outputs)
         criterion, criterion_options = self._component(LOSSES, "criterion", options)
         if not isinstance(criterion, nn.Module):
             criterion_options = {**self._criterion_defaults(criterion), **criterion_options}
@@ -543,7 +564,7 @@ class BaseTorchEstimator(BaseEstimator):
                 f"class (it is built over the module's parameters at fit). Got "
                 f"{self.optimizer!r} instead."
             )
-        optimizer_options = params_for("optimizer", options)
+        optimizer_options = self._optimizer_options(options, module)
         check_options(
             optimizer,
             {k: v for k, v in optimizer_options.items() if k != "param_groups"},
@@ -557,12 +578,9 @@ class BaseTorchEstimator(BaseEstimator):
                       reserved=("model",))
 
         init, init_options = self._resolve_init(options, module)
-        freeze = tuple(self.freeze or ())
-        if not all(isinstance(pattern, str) for pattern in freeze):
-            raise InvalidParameterError(
-                f"The 'freeze' parameter of {owner} must be a tuple of parameter-name "
-                f"patterns such as ('layers.0.*',). Got {self.freeze!r} instead."
-            )
+        freeze = self._freeze_patterns(module)
+        augment = resolve_augment(self.augment, params_for("augment", options), owner)
+        resolve_tta(self.tta, owner)
 
         callbacks = [("lr_log", LearningRateLog())]
         schedule = self._scheduler_callback(options, len(inputs), validating)
@@ -573,6 +591,7 @@ class BaseTorchEstimator(BaseEstimator):
             self.checkpoint_path_ = new_run_dir(self.checkpoint_dir)
             monitor = "valid_loss" if validating else "train_loss"
             callbacks.append(("checkpoint", Checkpoint(self.checkpoint_path_, monitor=monitor)))
+        callbacks += self._task_callbacks(module)
         callbacks += list(copy.deepcopy(self.callbacks) or [])
         if self.early_stopping is not None:
             callbacks.append(
@@ -607,6 +626,7 @@ class BaseTorchEstimator(BaseEstimator):
             init=init,
             init_options=init_options,
             freeze=freeze,
+            augment=augment,
             **{f"module__{k}": v for k, v in module_options.items()},
             **{f"criterion__{k}": v for k, v in criterion_options.items()},
             **{f"optimizer__{k}": v for k, v in optimizer_options.items()},
@@ -616,6 +636,36 @@ class BaseTorchEstimator(BaseEstimator):
         net.initialize()
         self._check_module_output(net, inputs[:2], n_outputs)
         return net
+
+    def _module_spec(self, options: dict[str, Any], inputs: torch.Tensor, n_outputs: int):
+        """The module (class or instance) and its options, sizes filled in."""
+        module, module_options = self._component(MODELS, "module", options)
+        if not isinstance(module, nn.Module):
+            module_options = {
+                **accepted_arguments(
+                    module, {"in_features": inputs.shape[1], "out_features": n_outputs}
+                ),
+                **module_options,
+            }
+        return module, module_options
+
+    def _optimizer_options(self, options: dict[str, Any], module: Any) -> dict[str, Any]:
+        """The ``optimizer__`` options the optimizer is built with."""
+        return params_for("optimizer", options)
+
+    def _task_callbacks(self, module: Any) -> list[tuple[str, Any]]:
+        """Callbacks a subclass adds, before the user's."""
+        return []
+
+    def _freeze_patterns(self, module: Any) -> tuple[str, ...]:
+        freeze = tuple(self.freeze or ())
+        if not all(isinstance(pattern, str) for pattern in freeze):
+            raise InvalidParameterError(
+                f"The 'freeze' parameter of {type(self).__name__} must be a tuple of "
+                f"parameter-name patterns such as ('layers.0.*',). Got {self.freeze!r} "
+                "instead."
+            )
+        return freeze
 
     def _component(self, registry: Any, param: str, options: dict[str, Any]):
         """Resolve the ``module`` or ``criterion`` hyperparameter and its
@@ -646,7 +696,7 @@ class BaseTorchEstimator(BaseEstimator):
                     "init is None. Set init to a name or a function."
                 )
             return None, None
-        if isinstance(module, nn.Module):
+        if isinstance(self.module, nn.Module):
             raise InvalidParameterError(
                 f"The 'init' parameter of {owner} would overwrite the weights of the module "
                 "instance given as 'module'. Pass the module class to build it with init, "
@@ -737,11 +787,22 @@ class BaseTorchEstimator(BaseEstimator):
         return f"{n_outputs} outputs"
 
     # ------------------------------------------------------------ prediction
-    def _forward(self, X: Any) -> torch.Tensor:
+    def _predict_inputs(self, X: Any) -> torch.Tensor:
+        """X validated against the fit and converted to the module's input
+        tensor (on the CPU)."""
+        return to_tensor(validate_predict_input(self, X))
+
+    def _forward(self, X: Any, link: Callable[[torch.Tensor], torch.Tensor] | None = None):
         """Module outputs for X: one validation, then batched forward passes
-        under ``torch.inference_mode``, gathered on the CPU as float32."""
+        under ``torch.inference_mode``, gathered on the CPU as float32.
+
+        With ``tta``, ``link`` (the output function: softmax, sigmoid...) is
+        applied to the outputs of the input and of each of its views, and
+        the average is returned; without it, ``link`` of the outputs.
+        """
         check_is_fitted(self)
-        inputs = to_tensor(validate_predict_input(self, X))
+        inputs = self._predict_inputs(X)
+        views = resolve_tta(self.tta, type(self).__name__)
         net = self.net_
         module = net.module_
         if module.training:
@@ -751,7 +812,16 @@ class BaseTorchEstimator(BaseEstimator):
             for start in range(0, len(inputs), _PREDICT_CHUNK_ROWS):
                 batch = inputs[start : start + _PREDICT_CHUNK_ROWS].to(net.device)
                 outputs.append(_first_output(module(batch)).float().cpu())
-        return outputs[0] if len(outputs) == 1 else torch.cat(outputs)
+                for view in views:
+                    outputs.append(_first_output(module(view(batch))).float().cpu())
+        if views:
+            # Chunks hold the input's outputs, then each view's, in turn.
+            n_views = len(views) + 1
+            link = link or (lambda output: output)
+            per_view = [torch.cat(outputs[i::n_views]) for i in range(n_views)]
+            return sum(link(output.double()) for output in per_view) / n_views
+        output = outputs[0] if len(outputs) == 1 else torch.cat(outputs)
+        return link(output.double()) if link is not None else output
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
@@ -837,6 +907,7 @@ def fill_doc(cls: type, **values: str) -> type:
     ``$name`` markers take ``values``.
     """
     common = COMMON_PARAMETERS_DOC
+    values = {"freeze_doc": FREEZE_DOC, **values}
     for name, value in values.items():
         common = common.replace(f"${name}", value)
     cls.__doc__ = cls.__doc__.replace("$common_parameters", common)

@@ -13,7 +13,7 @@ from torch import nn
 
 from sktorch._base import BaseTorchEstimator, fill_doc
 from sktorch._registry import accepted_arguments
-from sktorch._validation import check_classification_targets, validate_data
+from sktorch._validation import as_array_input, check_classification_targets, validate_data
 from sktorch.losses import LOSSES
 
 
@@ -89,6 +89,8 @@ class TorchClassifier(ClassifierMixin, BaseTorchEstimator):
         accumulate_grad_batches: int = 1,
         init: Any = None,
         freeze: tuple[str, ...] | None = None,
+        augment: Any = None,
+        tta: Any = None,
         device: str | torch.device = "auto",
         compile: bool = False,
         random_state: Any = None,
@@ -114,6 +116,8 @@ class TorchClassifier(ClassifierMixin, BaseTorchEstimator):
             accumulate_grad_batches=accumulate_grad_batches,
             init=init,
             freeze=freeze,
+            augment=augment,
+            tta=tta,
             device=device,
             compile=compile,
             random_state=random_state,
@@ -165,11 +169,13 @@ class TorchClassifier(ClassifierMixin, BaseTorchEstimator):
         proba : ndarray of shape (n_samples, n_classes)
             Probabilities in the order of ``classes_``; each row sums to 1.
         """
-        logits = self._forward(X).double()
+        return self._forward(X, link=self._probabilities).numpy()
+
+    def _probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         if self._sigmoid_output:
             positive = torch.sigmoid(logits)
-            return torch.cat([1.0 - positive, positive], dim=1).numpy()
-        return torch.softmax(logits, dim=1).numpy()
+            return torch.cat([1.0 - positive, positive], dim=1)
+        return torch.softmax(logits, dim=1)
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted labels for X, as they were given in ``y`` at fit.
@@ -189,6 +195,7 @@ class TorchClassifier(ClassifierMixin, BaseTorchEstimator):
 
     # ------------------------------------------------------------- hooks
     def _validate_targets(self, X, y, reset):
+        X = as_array_input(X)
         X, y = validate_data(self, X, y, dtype=np.float32, reset=reset)
         check_classification_targets(y)
         return X, y

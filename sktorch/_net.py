@@ -76,6 +76,29 @@ class TensorBatches:
             yield X[index], y[index]
 
 
+class AugmentedBatches:
+    """Training batches with ``augment`` applied to their inputs, on the
+    training device (a batch not there yet is moved first)."""
+
+    def __init__(self, batches: Any, augment: Callable, device: torch.device) -> None:
+        self.batches = batches
+        self.augment = augment
+        self.device = device
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __iter__(self) -> Iterator[tuple[Any, Any]]:
+        for batch in self.batches:
+            Xi, yi = unpack_data(batch)
+            if not isinstance(Xi, torch.Tensor):
+                raise TypeError(
+                    "augment transforms tensors; this training batch holds "
+                    f"{type(Xi).__name__} inputs."
+                )
+            yield self.augment(Xi.to(self.device)), yi
+
+
 class FastHistory(History):
     """skorch's ``History``, with the two per-batch writes indexing the last
     epoch directly rather than through ``History.__getitem__``'s general
@@ -127,6 +150,10 @@ class SktorchNet(NeuralNet):
         zeroed.
     freeze : tuple of str
         ``fnmatch`` patterns of parameter names to freeze.
+    augment : callable or None
+        Applied to the inputs of every training batch (on the device the
+        batch is on), before the callbacks see the batch; never to
+        validation batches.
     """
 
     def __init__(
@@ -138,6 +165,7 @@ class SktorchNet(NeuralNet):
         init: Callable[..., Any] | None = None,
         init_options: dict[str, Any] | None = None,
         freeze: tuple[str, ...] = (),
+        augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
@@ -147,6 +175,7 @@ class SktorchNet(NeuralNet):
         self.init = init
         self.init_options = init_options
         self.freeze = freeze
+        self.augment = augment
         # Per-epoch accumulation plan, set at each epoch's start; empty
         # outside an epoch (e.g. single steps of a learning-rate range test).
         self._batch_weights: list[tuple[float, bool]] = []
@@ -346,5 +375,9 @@ class SktorchNet(NeuralNet):
             batch_size = self.get_params_for(prefix).get("batch_size", self.batch_size)
             if batch_size == -1:
                 batch_size = len(dataset)
-            return TensorBatches(dataset, batch_size, shuffle=training)
-        return super().get_iterator(dataset, training=training)
+            iterator = TensorBatches(dataset, batch_size, shuffle=training)
+        else:
+            iterator = super().get_iterator(dataset, training=training)
+        if training and self.augment is not None:
+            return AugmentedBatches(iterator, self.augment, _as_device(self.device))
+        return iterator

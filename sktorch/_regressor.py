@@ -10,7 +10,7 @@ import torch
 from sklearn.base import RegressorMixin
 
 from sktorch._base import BaseTorchEstimator, fill_doc
-from sktorch._validation import validate_data
+from sktorch._validation import as_array_input, validate_data
 
 
 class TorchRegressor(RegressorMixin, BaseTorchEstimator):
@@ -72,6 +72,8 @@ class TorchRegressor(RegressorMixin, BaseTorchEstimator):
         accumulate_grad_batches: int = 1,
         init: Any = None,
         freeze: tuple[str, ...] | None = None,
+        augment: Any = None,
+        tta: Any = None,
         device: str | torch.device = "auto",
         compile: bool = False,
         random_state: Any = None,
@@ -97,6 +99,8 @@ class TorchRegressor(RegressorMixin, BaseTorchEstimator):
             accumulate_grad_batches=accumulate_grad_batches,
             init=init,
             freeze=freeze,
+            augment=augment,
+            tta=tta,
             device=device,
             compile=compile,
             random_state=random_state,
@@ -150,6 +154,7 @@ class TorchRegressor(RegressorMixin, BaseTorchEstimator):
 
     # ------------------------------------------------------------- hooks
     def _validate_targets(self, X, y, reset):
+        X = as_array_input(X)
         return validate_data(
             self, X, y, dtype=np.float32, multi_output=True, y_numeric=True, reset=reset
         )

@@ -14,7 +14,12 @@ from sklearn.utils._param_validation import (  # noqa: F401 (re-exported)
     StrOptions,
 )
 from sklearn.utils.multiclass import check_classification_targets  # noqa: F401
-from sklearn.utils.validation import check_is_fitted, validate_data  # noqa: F401
+from sklearn.utils.validation import (  # noqa: F401
+    check_consistent_length,
+    check_is_fitted,
+    column_or_1d,
+    validate_data,
+)
 
 
 def as_array_input(X):

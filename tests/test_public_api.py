@@ -7,7 +7,7 @@ import inspect
 import pytest
 
 PUBLIC_MODULES = ["sktorch", "sktorch.losses", "sktorch.models", "sktorch.optim", "sktorch.schedulers",
-                  "sktorch.callbacks", "sktorch.exceptions"]
+                  "sktorch.callbacks", "sktorch.exceptions", "sktorch.transforms"]
 
 
 def _public_names():

@@ -7,13 +7,30 @@ from typing import Any
 from torch import nn
 
 from sktorch._registry import Registry
+from sktorch.models._cnn import SmallCNN
+from sktorch.models._image import ImageModel, torchvision_models
 from sktorch.models._init import INITIALIZERS
 from sktorch.models._mlp import MLP
 
-__all__ = ["MLP", "get_model", "list_initializers", "list_models", "register_model"]
+__all__ = [
+    "ImageModel",
+    "MLP",
+    "SmallCNN",
+    "get_model",
+    "list_image_models",
+    "list_initializers",
+    "list_models",
+    "register_image_model",
+    "register_model",
+]
 
 MODELS = Registry("model", base=nn.Module, base_name="torch.nn.Module")
 MODELS.register("mlp", MLP)
+
+# Networks for image estimators, by name; torchvision's classification
+# models are accepted by name beside these.
+IMAGE_MODELS = Registry("image model", base=nn.Module, base_name="torch.nn.Module")
+IMAGE_MODELS.register("cnn", SmallCNN)
 
 
 def get_model(name: str, **options: Any) -> nn.Module:
@@ -63,6 +80,40 @@ def register_model(name: str, cls: type[nn.Module] | None = None) -> Any:
     True
     """
     return MODELS.register(name, cls)
+
+
+def list_image_models() -> list[str]:
+    """Names accepted by an image estimator's ``module``: sktorch's image
+    networks ('cnn', and any registered), then torchvision's classification
+    models ('resnet18', 'mobilenet_v3_small', 'efficientnet_b0', ...).
+
+    Examples
+    --------
+    >>> from sktorch.models import list_image_models
+    >>> {"cnn", "resnet18"} <= set(list_image_models())
+    True
+    """
+    return IMAGE_MODELS.names() + torchvision_models()
+
+
+def register_image_model(name: str, cls: type[nn.Module] | None = None) -> Any:
+    """Register an ``nn.Module`` class as an image estimator's ``module=name``;
+    usable as a decorator.
+
+    Its ``__init__`` gets ``in_channels`` and ``out_features`` from the data
+    when it takes them; a class attribute ``head`` names its classification
+    head and ``gradcam_layer`` the layer Grad-CAM explains.
+
+    Examples
+    --------
+    >>> from sktorch.models import SmallCNN, register_image_model, list_image_models
+    >>> @register_image_model("wide_cnn_doc_example")
+    ... class WideCNN(SmallCNN):
+    ...     pass
+    >>> "wide_cnn_doc_example" in list_image_models()
+    True
+    """
+    return IMAGE_MODELS.register(name, cls)
 
 
 def list_initializers() -> list[str]:

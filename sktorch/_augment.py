@@ -1,0 +1,191 @@
+"""Training-time augmentation (``augment``) and test-time augmentation
+(``tta``) for every estimator.
+
+Both hyperparameters hold transforms: sktorch's own (``sktorch.transforms``),
+torchvision v2 transforms, or any callable on a tensor. sktorch's transforms
+are *batch aware*: called on a batch (N, C, H, W) they draw independently for
+each image, so they run once per batch on the training device. Other
+transforms draw one set of random parameters per call (a torchvision
+``RandomHorizontalFlip`` called on a batch flips all of it or none of it),
+so they run sample by sample, which keeps the draws independent.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+from sktorch._registry import check_options
+from sktorch.exceptions import InvalidParameterError
+
+
+class BatchAugment:
+    """Apply a sequence of transforms to a training batch, in order.
+
+    Parameters
+    ----------
+    transforms : sequence of callables
+        Batch-aware transforms (``batch_aware = True``) are called on the
+        whole batch; the others on each sample.
+    """
+
+    def __init__(self, transforms: Sequence[Callable[[torch.Tensor], torch.Tensor]]) -> None:
+        self.transforms = list(transforms)
+
+    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            for transform in self.transforms:
+                if getattr(transform, "batch_aware", False):
+                    batch = transform(batch)
+                else:
+                    batch = torch.stack([transform(sample) for sample in batch])
+        return batch
+
+    def __repr__(self) -> str:
+        return f"BatchAugment({self.transforms!r})"
+
+
+def hflip(batch: torch.Tensor) -> torch.Tensor:
+    """Mirror images left to right (the last axis)."""
+    return torch.flip(batch, dims=(-1,))
+
+
+def _constructor_arguments(transform: Any) -> dict[str, Any] | None:
+    """The arguments that rebuild ``transform`` (read back from attributes of
+    the same names), or None when they cannot all be read."""
+    try:
+        parameters = inspect.signature(type(transform).__init__).parameters
+    except (TypeError, ValueError):
+        return None
+    arguments = {}
+    for name, parameter in parameters.items():
+        if name == "self" or parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            continue
+        if not hasattr(transform, name):
+            return None
+        arguments[name] = getattr(transform, name)
+    return arguments
+
+
+def _accepts(transform: Any, name: str) -> bool:
+    target = transform if isinstance(transform, type) else type(transform)
+    try:
+        parameters = inspect.signature(target).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in parameters
+
+
+def _build_one(spec: Any, options: dict[str, Any], owner: str, where: str) -> Callable:
+    from sktorch.transforms import TRANSFORMS
+
+    if isinstance(spec, str):
+        spec = TRANSFORMS.resolve(spec, param="augment", owner=owner)
+    if isinstance(spec, type):
+        check_options(spec, options, prefix="augment", owner=owner)
+        return spec(**options)
+    if not callable(spec):
+        raise InvalidParameterError(
+            f"The {where} of {owner} must be a transform name from "
+            f"{TRANSFORMS.names()}, a transform class, or a callable transform "
+            f"(sktorch.transforms or torchvision.transforms.v2). Got {spec!r} instead."
+        )
+    if not options:
+        return copy.deepcopy(spec)
+    arguments = _constructor_arguments(spec)
+    if arguments is None:
+        raise InvalidParameterError(
+            f"augment__ options {sorted(options)} of {owner} cannot be applied to "
+            f"{spec!r}: its constructor arguments cannot be read back from it. Pass its "
+            "class as augment instead, so it is built with the options."
+        )
+    check_options(type(spec), options, prefix="augment", owner=owner)
+    return type(spec)(**{**arguments, **options})
+
+
+def resolve_augment(spec: Any, options: dict[str, Any], owner: str) -> BatchAugment | None:
+    """Build the ``augment`` hyperparameter with its ``augment__`` options.
+
+    With a list, ``augment__<name>`` goes to the one transform that takes
+    ``<name>``; ``augment__<i>__<name>`` names the transform by position.
+    """
+    if spec is None:
+        if options:
+            raise InvalidParameterError(
+                f"augment__ options {sorted(options)} of {owner} were given, but augment "
+                "is None. Set augment to a transform, a transform name or a list of them."
+            )
+        return None
+    if not isinstance(spec, (list, tuple)):
+        return BatchAugment([_build_one(spec, options, owner, "'augment' parameter")])
+    per_item: list[dict[str, Any]] = [{} for _ in spec]
+    for key, value in options.items():
+        head, _, rest = key.partition("__")
+        if head.isdigit() and rest:
+            index = int(head)
+            if index >= len(spec):
+                raise InvalidParameterError(
+                    f"augment__{key} of {owner} names transform {index}, but augment "
+                    f"holds {len(spec)} transforms."
+                )
+            per_item[index][rest] = value
+            continue
+        takers = [i for i, item in enumerate(spec) if _accepts(_as_class(item), key)]
+        if len(takers) != 1:
+            what = "none" if not takers else f"transforms {takers}"
+            raise InvalidParameterError(
+                f"augment__{key} of {owner} must go to exactly one transform of the "
+                f"augment list, but {what} take {key!r}. Name one by position: "
+                f"augment__<i>__{key}."
+            )
+        per_item[takers[0]][key] = value
+    return BatchAugment(
+        [
+            _build_one(item, item_options, owner, f"augment[{i}]")
+            for i, (item, item_options) in enumerate(zip(spec, per_item))
+        ]
+    )
+
+
+def _as_class(spec: Any) -> Any:
+    if isinstance(spec, str):
+        from sktorch.transforms import TRANSFORMS
+
+        return TRANSFORMS.get_class(spec) if spec in TRANSFORMS else spec
+    return spec
+
+
+def resolve_tta(spec: Any, owner: str) -> list[Callable[[torch.Tensor], torch.Tensor]]:
+    """The views ``predict`` averages over: the input itself, then one per
+    test-time transform."""
+    if spec is None:
+        return []
+    if isinstance(spec, str):
+        if spec != "hflip":
+            raise InvalidParameterError(
+                f"The 'tta' parameter of {owner} must be 'hflip', a transform, a list of "
+                f"transforms or None. Got {spec!r} instead."
+            )
+        return [hflip]
+    items = list(spec) if isinstance(spec, (list, tuple)) else [spec]
+    views = []
+    for i, item in enumerate(items):
+        if item == "hflip":
+            views.append(hflip)
+        elif callable(item):
+            views.append(BatchAugment([item]))
+        else:
+            raise InvalidParameterError(
+                f"tta[{i}] of {owner} must be 'hflip' or a callable transform. "
+                f"Got {item!r} instead."
+            )
+    if not views:
+        raise InvalidParameterError(
+            f"The 'tta' parameter of {owner} is an empty list; use None for no "
+            "test-time augmentation."
+        )
+    return views

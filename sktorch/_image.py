@@ -1,0 +1,480 @@
+"""ImageClassifier: image classification, from a small CNN to finetuning a
+pretrained torchvision model."""
+
+from __future__ import annotations
+
+import os
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+import torch
+from skorch.callbacks import Callback
+from skorch.utils import params_for
+from torch import nn
+
+from sktorch._base import fill_doc
+from sktorch._classifier import TorchClassifier
+from sktorch._registry import _did_you_mean, accepted_arguments
+from sktorch._validation import (
+    Interval,
+    StrOptions,
+    check_classification_targets,
+    check_consistent_length,
+    check_is_fitted,
+    column_or_1d,
+)
+from sktorch.exceptions import InvalidParameterError
+from sktorch.models import IMAGE_MODELS
+from sktorch.models._image import (
+    ImageModel,
+    find_head,
+    first_conv_channels,
+    is_weights_path,
+    load_local_weights,
+    load_torchvision_weights,
+    replace_head,
+    torchvision_models,
+    torchvision_weights,
+    weights_preprocessing,
+)
+
+_IMAGE_INPUT_HELP = (
+    "Images are given as an array of shape (n, H, W) or (n, H, W, C) of uint8 "
+    "(0-255), (n, C, H, W) or (n, H, W) of floats in [0, 1], a torch tensor "
+    "(n, C, H, W), a list of PIL images, or a list of image file paths."
+)
+
+
+def images_to_tensor(X: Any, owner: str) -> torch.Tensor:
+    """Convert any accepted image input to a (n, C, H, W) CPU tensor, uint8
+    or float32, checked (finite floats in [0, 1], at least one image)."""
+    if isinstance(X, (list, tuple)) and X and _is_image_item(X[0]):
+        X = _read_images(X, owner)
+    if isinstance(X, torch.Tensor):
+        tensor = X.detach().cpu()
+        if tensor.ndim == 3:
+            tensor = tensor.unsqueeze(1)
+    else:
+        try:
+            array = np.asarray(X)
+        except Exception as exc:  # ragged lists and the like
+            raise ValueError(f"{owner} could not read X as images: {exc}. {_IMAGE_INPUT_HELP}")
+        if array.dtype == object or array.dtype.kind not in "biuf":
+            raise ValueError(
+                f"{owner} needs numeric images; X has dtype {array.dtype}. {_IMAGE_INPUT_HELP}"
+            )
+        if array.ndim == 3:
+            array = array[:, None]
+        elif array.ndim == 4 and array.dtype.kind in "biu":
+            # Integer arrays are channels-last, as image files decode.
+            array = array.transpose(0, 3, 1, 2)
+        elif array.ndim != 4:
+            raise ValueError(
+                f"{owner} needs images; X has shape {array.shape}. {_IMAGE_INPUT_HELP}"
+            )
+        tensor = torch.from_numpy(np.ascontiguousarray(array))
+    if tensor.ndim != 4:
+        raise ValueError(f"{owner} needs images; X has shape {tuple(tensor.shape)}. {_IMAGE_INPUT_HELP}")
+    if len(tensor) == 0:
+        raise ValueError(f"{owner} needs at least one image; X holds none.")
+    if tensor.dtype == torch.bool or tensor.is_complex():
+        raise ValueError(f"{owner} needs uint8 or float images; X has dtype {tensor.dtype}.")
+    if not tensor.is_floating_point():
+        if tensor.dtype != torch.uint8:
+            low, high = int(tensor.min()), int(tensor.max())
+            if low < 0 or high > 255:
+                raise ValueError(
+                    f"{owner} reads integer images as 0-255; X has values from {low} to "
+                    f"{high}. Convert them to uint8, or to floats in [0, 1]."
+                )
+            tensor = tensor.to(torch.uint8)
+        return tensor.contiguous()
+    tensor = tensor.to(torch.float32)
+    if not torch.isfinite(tensor).all():
+        raise ValueError(f"Input X contains NaN or infinity; {owner} needs finite images.")
+    low, high = float(tensor.min()), float(tensor.max())
+    if low < 0.0 or high > 1.0:
+        raise ValueError(
+            f"{owner} reads float images as values in [0, 1]; X has values from {low:g} "
+            f"to {high:g}. Scale them (e.g. X / X.max()), or pass uint8 images (0-255)."
+        )
+    return tensor.contiguous()
+
+
+def _is_image_item(item: Any) -> bool:
+    from PIL import Image
+
+    return isinstance(item, (str, os.PathLike, Image.Image))
+
+
+def _read_images(items: Any, owner: str) -> np.ndarray:
+    from PIL import Image
+
+    arrays = []
+    for i, item in enumerate(items):
+        if isinstance(item, (str, os.PathLike)):
+            if not os.path.isfile(item):
+                raise FileNotFoundError(f"{owner}: image {i} of X, {os.fspath(item)!r}, does not exist.")
+            with Image.open(item) as image:
+                image.load()
+                item = image.copy()
+        if not isinstance(item, Image.Image):
+            raise ValueError(
+                f"{owner}: item {i} of X is a {type(item).__name__}, but item 0 was an image "
+                f"or a path; a list of images must hold only those. {_IMAGE_INPUT_HELP}"
+            )
+        if item.mode not in ("L", "RGB"):
+            item = item.convert("RGB" if item.mode in ("RGBA", "P", "CMYK", "YCbCr", "LA") else "L")
+        arrays.append(np.asarray(item))
+    shapes = {array.shape for array in arrays}
+    if len(shapes) > 1:
+        raise ValueError(
+            f"{owner} needs images of one size and mode; X holds shapes {sorted(shapes)[:4]}. "
+            "Resize them to one size first (e.g. PIL's Image.resize), or convert them "
+            "all to 'RGB'."
+        )
+    return np.stack(arrays)
+
+
+class FineTune(Callback):
+    """Train only the head for the first ``epochs`` epochs, then everything
+    (fastai's ``fine_tune``).
+
+    The backbone's parameters are in the optimizer from the start (with
+    their own learning rate when ``backbone_lr`` is set), so the learning-rate
+    schedule covers them; while frozen they have ``requires_grad=False`` and
+    no gradient, which optimizers skip.
+    """
+
+    def __init__(self, backbone: tuple[str, ...], epochs: int) -> None:
+        self.backbone = backbone
+        self.epochs = epochs
+
+    def on_epoch_begin(self, net, **kwargs):
+        trainable = len(net.history) > self.epochs
+        names = set(self.backbone)
+        for name, param in net.module_.named_parameters():
+            if name in names and param.requires_grad != trainable:
+                param.requires_grad_(trainable)
+
+
+class ImageClassifier(TorchClassifier):
+    """Image classification with a small CNN or a torchvision model, as a
+    scikit-learn classifier.
+
+    X holds images: an array (n, H, W) or (n, H, W, C) of uint8, an array
+    (n, C, H, W) or (n, H, W) of floats in [0, 1], a tensor (n, C, H, W), a
+    list of PIL images or a list of image file paths. The network is
+    ``module_.model``, inside an :class:`~sktorch.models.ImageModel` that
+    scales the images to [0, 1], repeats a gray channel to three when the
+    network takes three, and resizes and normalizes them as the pretrained
+    weights expect. That preprocessing runs on the training device, inside
+    the module, so prediction, ONNX export and Grad-CAM share it.
+
+    Parameters
+    ----------
+    module : str, nn.Module class or instance, default='cnn'
+        'cnn' (:class:`~sktorch.models.SmallCNN`, for small images), a
+        torchvision classification architecture by name ('resnet18',
+        'mobilenet_v3_small', 'efficientnet_b0', ...; see
+        :func:`sktorch.models.list_image_models`), or the user's network
+        (a class gets ``in_channels`` and ``out_features`` when its
+        ``__init__`` takes them). Options go as ``module__<name>``.
+    weights : str, path or None, default=None
+        Pretrained weights for a torchvision architecture: a name of its
+        weights enum ('DEFAULT', 'IMAGENET1K_V1'), read from torch's hub
+        cache (``$TORCH_HOME/hub/checkpoints``; this is where torchvision
+        downloads them, and where to put the file on a machine without
+        network), or the path of a local state_dict file (``.pt``, ``.pth``
+        or ``.safetensors``; the head's weights are kept only when they fit
+        the classes). The classification head is replaced to fit
+        ``classes_``. With torchvision weights, the images are resized,
+        center-cropped and normalized as the weights' own transforms do.
+    image_size : int, tuple of int or None, default=None
+        Resize images to this (height, width) (one int: a square) before the
+        network, overriding the weights' resize and crop. None keeps the
+        weights' sizes, or the images' own without torchvision weights.
+    backbone_lr : float or None, default=None
+        Learning rate of the backbone (everything but the head) as a
+        multiple of ``lr`` (discriminative learning rates, e.g. 0.1).
+    $common_parameters
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The class labels, sorted.
+    image_shape_ : tuple of int
+        (channels, height, width) of the images seen during fit.
+    n_outputs_ : int
+        Width of the module's output.
+    module_ : ImageModel
+        The trained network (``module_.model``) with its preprocessing.
+    history_ : skorch.History
+        Per-epoch record.
+    net_ : skorch.NeuralNet
+        The skorch net that trained ``module_``.
+
+    See Also
+    --------
+    TorchClassifier : The same for tabular data.
+    sktorch.explain.grad_cam : Where the network looks.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sktorch import ImageClassifier
+    >>> digits = load_digits()
+    >>> X, y = digits.images[:200] / 16, digits.target[:200]
+    >>> clf = ImageClassifier("cnn", module__width=8, max_epochs=2, random_state=0)
+    >>> clf.fit(X, y).predict(X[:4]).shape
+    (4,)
+    >>> clf.image_shape_
+    (1, 8, 8)
+    """
+
+    _parameter_constraints: dict = {
+        **TorchClassifier._parameter_constraints,
+        "weights": [str, os.PathLike, None],
+        "image_size": [Interval(Integral, 1, None, closed="left"), tuple, list, None],
+        "backbone_lr": [Interval(Real, 0, None, closed="neither"), None],
+        "freeze": [StrOptions({"backbone"}), Interval(Integral, 0, None, closed="left"),
+                   tuple, list, None],
+    }
+
+    def __init__(
+        self,
+        module: Any = "cnn",
+        *,
+        weights: str | os.PathLike | None = None,
+        image_size: int | tuple[int, int] | None = None,
+        backbone_lr: float | None = None,
+        criterion: Any = "cross_entropy",
+        optimizer: Any = "adam",
+        lr: float = 1e-3,
+        lr_scheduler: Any = None,
+        max_epochs: int = 20,
+        batch_size: int = 32,
+        precision: str = "32",
+        max_grad_norm: float | None = None,
+        accumulate_grad_batches: int = 1,
+        init: Any = None,
+        freeze: Any = None,
+        augment: Any = None,
+        tta: Any = None,
+        device: str | torch.device = "auto",
+        compile: bool = False,
+        random_state: Any = None,
+        validation_fraction: float | None = None,
+        early_stopping: int | None = None,
+        checkpoint_dir: str | os.PathLike | None = None,
+        resume_from: str | os.PathLike | None = None,
+        warm_start: bool = False,
+        verbose: int = 0,
+        callbacks: list | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.weights = weights
+        self.image_size = image_size
+        self.backbone_lr = backbone_lr
+        super().__init__(
+            module,
+            criterion=criterion,
+            optimizer=optimizer,
+            lr=lr,
+            lr_scheduler=lr_scheduler,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            precision=precision,
+            max_grad_norm=max_grad_norm,
+            accumulate_grad_batches=accumulate_grad_batches,
+            init=init,
+            freeze=freeze,
+            augment=augment,
+            tta=tta,
+            device=device,
+            compile=compile,
+            random_state=random_state,
+            validation_fraction=validation_fraction,
+            early_stopping=early_stopping,
+            checkpoint_dir=checkpoint_dir,
+            resume_from=resume_from,
+            warm_start=warm_start,
+            verbose=verbose,
+            callbacks=callbacks,
+            **kwargs,
+        )
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.three_d_array = True
+        return tags
+
+    # ------------------------------------------------------------- input
+    def _validate_targets(self, X, y, reset):
+        owner = type(self).__name__
+        images = images_to_tensor(X, owner)
+        if y is None:
+            raise ValueError(f"{owner} requires y to be passed, but the target y is None.")
+        y = column_or_1d(y, warn=True)
+        check_consistent_length(images, y)
+        check_classification_targets(y)
+        if reset:
+            self.image_shape_ = tuple(images.shape[1:])
+        else:
+            self._check_image_shape(images)
+        return images, y
+
+    def _predict_inputs(self, X):
+        check_is_fitted(self)
+        images = images_to_tensor(X, type(self).__name__)
+        self._check_image_shape(images)
+        return images
+
+    def _check_image_shape(self, images: torch.Tensor) -> None:
+        if tuple(images.shape[1:]) != self.image_shape_:
+            raise ValueError(
+                f"X holds images of shape (C, H, W) = {tuple(images.shape[1:])}, but "
+                f"{type(self).__name__} was fitted on {self.image_shape_}."
+            )
+
+    # ------------------------------------------------------------ module
+    def _module_spec(self, options, inputs, n_outputs):
+        owner = type(self).__name__
+        module_options = params_for("module", options)
+        spec = self.module
+        if isinstance(spec, str) and spec not in IMAGE_MODELS:
+            if spec not in torchvision_models():
+                valid = IMAGE_MODELS.names() + torchvision_models()
+                raise InvalidParameterError(
+                    f"The 'module' parameter of {owner} must be one of {valid}, an "
+                    f"nn.Module class or an nn.Module instance. Got {spec!r} instead."
+                    + _did_you_mean(spec, valid)
+                )
+            network, preprocessing = self._torchvision_network(spec, module_options)
+        else:
+            if self.weights is not None and not is_weights_path(self.weights):
+                raise InvalidParameterError(
+                    f"The 'weights' parameter of {owner} is {self.weights!r}, a torchvision "
+                    f"weights name, but module={spec!r} is not a torchvision architecture. "
+                    "Pass the path of a state_dict file instead."
+                )
+            component, component_options = self._component(IMAGE_MODELS, "module", options)
+            if isinstance(component, nn.Module):
+                network = component
+            else:
+                sizes = accepted_arguments(
+                    component, {"in_channels": inputs.shape[1], "out_features": n_outputs}
+                )
+                network = component(**{**sizes, **component_options})
+            preprocessing = {}
+        channels = first_conv_channels(network)
+        self._check_channels(channels, inputs.shape[1])
+        head = find_head(network)
+        if self._head_width(network, head) != n_outputs:
+            replace_head(network, head, n_outputs)
+        if self.weights is not None and is_weights_path(self.weights):
+            load_local_weights(network, self.weights, head, owner)
+        if self.image_size is not None:
+            size = self._image_size()
+            preprocessing = {**preprocessing, "resize": size, "crop": None}
+        module = ImageModel(
+            network,
+            channels=channels,
+            head=head,
+            gradcam_layer=getattr(network, "gradcam_layer", None),
+            **preprocessing,
+        )
+        return module, {}
+
+    def _torchvision_network(self, arch: str, module_options: dict[str, Any]):
+        owner = type(self).__name__
+        import torchvision
+
+        if self.weights is None or is_weights_path(self.weights):
+            return torchvision.models.get_model(arch, **module_options), {}
+        weights = torchvision_weights(arch, str(self.weights), owner)
+        if module_options:
+            raise InvalidParameterError(
+                f"module__ options {sorted(module_options)} of {owner} cannot be used with "
+                f"pretrained weights {weights}: the architecture must match the weights."
+            )
+        return load_torchvision_weights(arch, weights, owner), weights_preprocessing(weights)
+
+    def _image_size(self) -> tuple[int, int]:
+        size = self.image_size
+        if isinstance(size, Integral):
+            return (int(size), int(size))
+        size = tuple(size)
+        if len(size) != 2 or not all(isinstance(v, Integral) and v > 0 for v in size):
+            raise InvalidParameterError(
+                f"The 'image_size' parameter of {type(self).__name__} must be an int or a "
+                f"(height, width) pair of positive ints. Got {self.image_size!r} instead."
+            )
+        return (int(size[0]), int(size[1]))
+
+    @staticmethod
+    def _head_width(network: nn.Module, head: str) -> int:
+        layer = network.get_submodule(head)
+        if isinstance(layer, nn.Sequential):
+            layer = layer[-1]
+        return layer.out_features if isinstance(layer, nn.Linear) else layer.out_channels
+
+    def _check_channels(self, expected: int | None, given: int) -> None:
+        if expected is None or expected == given or (expected == 3 and given == 1):
+            return
+        raise ValueError(
+            f"The network of {type(self).__name__} takes {expected}-channel images, but X "
+            f"holds {given}-channel images."
+        )
+
+    # ---------------------------------------------------- freezing and lrs
+    def _backbone_names(self, module: ImageModel) -> tuple[str, ...]:
+        head = f"model.{module.head}."
+        return tuple(
+            name for name, _ in module.named_parameters() if not name.startswith(head)
+        )
+
+    def _freeze_patterns(self, module):
+        if self.freeze == "backbone":
+            return self._backbone_names(module)
+        if isinstance(self.freeze, Integral):
+            return ()
+        return super()._freeze_patterns(module)
+
+    def _resolve_init(self, options, module):
+        if self.init is not None and self.weights is not None:
+            raise InvalidParameterError(
+                f"The 'init' parameter of {type(self).__name__} would overwrite the "
+                f"pretrained weights {self.weights!r}. Use init=None with weights."
+            )
+        return super()._resolve_init(options, module)
+
+    def _task_callbacks(self, module):
+        if isinstance(self.freeze, Integral) and not isinstance(self.freeze, bool):
+            return [("fine_tune", FineTune(self._backbone_names(module), int(self.freeze)))]
+        return []
+
+    def _optimizer_options(self, options, module):
+        optimizer_options = super()._optimizer_options(options, module)
+        if self.backbone_lr is None:
+            return optimizer_options
+        # The head keeps ``lr`` (group 0, the one ``history_`` logs as 'lr');
+        # everything else, skorch's default group, gets lr * backbone_lr.
+        groups = list(optimizer_options.get("param_groups", []))
+        groups.append((f"model.{module.head}.*", {"lr": self.lr}))
+        return {**optimizer_options, "param_groups": groups, "lr": self.lr * self.backbone_lr}
+
+
+fill_doc(
+    ImageClassifier,
+    criterion="'cross_entropy'",
+    freeze_doc="""'backbone', int, tuple of str or None, default=None
+        'backbone' trains the head only: every other parameter gets
+        ``requires_grad=False``, stays out of the optimizer and is unchanged
+        by fit (batch-norm statistics still adapt). An int k trains the head
+        alone for the first k epochs, then everything (fastai's
+        ``fine_tune``). A tuple holds ``fnmatch`` patterns of the
+        ``module_`` parameter names to freeze (``'model.layer1.*'``).""",
+)
