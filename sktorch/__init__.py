@@ -2,6 +2,7 @@
 
 from sktorch._classifier import TorchClassifier
 from sktorch._image import ImageClassifier
+from sktorch._persistence import load, save
 from sktorch._regressor import TorchRegressor
 from sktorch._version import __version__
 from sktorch.losses import get_loss, list_losses, register_loss
@@ -22,8 +23,10 @@ __all__ = [
     "list_models",
     "list_optimizers",
     "list_transforms",
+    "load",
     "register_loss",
     "register_model",
     "register_optimizer",
     "register_transform",
+    "save",
 ]
