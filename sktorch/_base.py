@@ -27,7 +27,7 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from skorch.callbacks import EarlyStopping, ProgressBar
+from skorch.callbacks import EarlyStopping
 from skorch.helper import predefined_split
 from skorch.utils import params_for
 from torch import nn
@@ -46,7 +46,16 @@ from sktorch._validation import (
     validate_predict_input,
 )
 from sktorch.exceptions import InvalidParameterError
-from sktorch.callbacks import Checkpoint, LearningRateLog, LRScheduler
+from sktorch.callbacks import (
+    BatchProgress,
+    Checkpoint,
+    EpochTable,
+    LearningRateLog,
+    LRScheduler,
+    TensorBoard,
+    ValidationMetrics,
+)
+from sktorch.callbacks._metrics import metric_monitor, resolve_metrics
 from sktorch.callbacks._checkpoint import load_training_state, new_run_dir
 from sktorch.callbacks._schedule import call_factory
 from sktorch.losses import LOSSES
@@ -152,9 +161,27 @@ module : str, nn.Module class or nn.Module instance, default='mlp'
         samples). None holds out nothing, unless ``early_stopping`` is set,
         which then holds out 0.1.
     early_stopping : int or None, default=None
-        Patience: stop when the validation loss has not improved for this
-        many epochs, and restore the weights of the best epoch. None trains
-        for ``max_epochs``.
+        Patience: stop when the monitored value (``early_stopping_monitor``)
+        has not improved for this many epochs, and restore the weights of
+        the best epoch. None trains for ``max_epochs``.
+    early_stopping_monitor : str, default='valid_loss'
+        What early stopping watches: 'valid_loss' (lower is better) or the
+        name of one of ``metrics`` ('accuracy', 'f1_macro'...; higher is
+        better, as for every scikit-learn scorer).
+    metrics : str, callable, tuple/list/dict of them, or None, default=None
+        Validation metrics computed each epoch on the validation split and
+        recorded in ``history_`` as ``valid_<name>``: scikit-learn scorer
+        names (``'accuracy'``, ``'f1_macro'``, ``'neg_log_loss'``, ``'r2'``,
+        ...) or scorer callables ``scorer(estimator, X, y)``, scored on the
+        labels and probabilities as ``predict`` and ``predict_proba`` give
+        them. Needs ``validation_fraction`` (or ``early_stopping``).
+    tensorboard : str, path or None, default=None
+        A log directory: each fit writes its own run there (named from the
+        time and the hyperparameters that differ from the defaults) with
+        losses, metrics, learning rates, weight and gradient histograms,
+        image batches, the model graph and an HParams entry, for
+        ``tensorboard --logdir <dir>``. Finer control: the
+        :class:`sktorch.callbacks.TensorBoard` callback.
     checkpoint_dir : str, path or None, default=None
         Save the training state (module, optimizer, schedule, gradient
         scaler, history, random state) after every epoch, as ``last.pt`` and
@@ -171,8 +198,9 @@ module : str, nn.Module class or nn.Module instance, default='mlp'
         When True, ``fit`` on a fitted estimator continues training from its
         current weights instead of starting over.
     verbose : int, default=0
-        0 is silent; 1 prints a table with one row per epoch; 2 adds a
-        progress bar over the batches of each epoch.
+        0 is silent; 1 prints a table with one row per epoch (epoch, losses,
+        metrics, learning rate, time; the best validation loss starred); 2
+        adds a tqdm progress bar over the batches of each epoch.
     callbacks : list of skorch callbacks or None, default=None
         Extra skorch callbacks, instances or ``(name, callback)`` tuples;
         they are copied at fit. Options go as ``callbacks__<name>__<option>``.
@@ -216,6 +244,9 @@ class BaseTorchEstimator(BaseEstimator):
         "random_state": ["random_state"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
         "early_stopping": [Interval(Integral, 1, None, closed="left"), None],
+        "early_stopping_monitor": [str],
+        "metrics": [tuple, list, str, callable, dict, None],
+        "tensorboard": [str, os.PathLike, None],
         "checkpoint_dir": [str, os.PathLike, None],
         "resume_from": [str, os.PathLike, None],
         "warm_start": ["boolean"],
@@ -251,6 +282,9 @@ class BaseTorchEstimator(BaseEstimator):
         random_state: Any = None,
         validation_fraction: float | None = None,
         early_stopping: int | None = None,
+        early_stopping_monitor: str = "valid_loss",
+        metrics: Any = None,
+        tensorboard: str | os.PathLike | None = None,
         checkpoint_dir: str | os.PathLike | None = None,
         resume_from: str | os.PathLike | None = None,
         warm_start: bool = False,
@@ -277,6 +311,9 @@ class BaseTorchEstimator(BaseEstimator):
         self.random_state = random_state
         self.validation_fraction = validation_fraction
         self.early_stopping = early_stopping
+        self.early_stopping_monitor = early_stopping_monitor
+        self.metrics = metrics
+        self.tensorboard = tensorboard
         self.checkpoint_dir = checkpoint_dir
         self.resume_from = resume_from
         self.warm_start = warm_start
@@ -582,7 +619,22 @@ class BaseTorchEstimator(BaseEstimator):
         augment = resolve_augment(self.augment, params_for("augment", options), owner)
         resolve_tta(self.tta, owner)
 
+        metrics = resolve_metrics(self.metrics, param="metrics", owner=owner)
+        if metrics and not validating:
+            raise InvalidParameterError(
+                f"The 'metrics' parameter of {owner} needs validation data to score: set "
+                "validation_fraction (e.g. 0.2) or early_stopping."
+            )
+        stop_monitor = None
+        if self.early_stopping is not None:
+            stop_monitor = metric_monitor(self.early_stopping_monitor, self.metrics, owner=owner)
+
+        # Order matters: metrics are recorded first, so the schedule, the
+        # checkpoint, TensorBoard, the table and early stopping all read them;
+        # early stopping comes after everything that reports the epoch.
         callbacks = [("lr_log", LearningRateLog())]
+        if metrics:
+            callbacks.append(("metrics", ValidationMetrics(self.metrics)))
         schedule = self._scheduler_callback(options, len(inputs), validating)
         if schedule is not None:
             callbacks.append(("lr_scheduler", schedule))
@@ -593,17 +645,24 @@ class BaseTorchEstimator(BaseEstimator):
             callbacks.append(("checkpoint", Checkpoint(self.checkpoint_path_, monitor=monitor)))
         callbacks += self._task_callbacks(module)
         callbacks += list(copy.deepcopy(self.callbacks) or [])
-        if self.early_stopping is not None:
+        if self.tensorboard is not None:
+            callbacks.append(("tensorboard", TensorBoard(self.tensorboard)))
+        if self.verbose >= 1:
+            callbacks.append(("epoch_table", EpochTable()))
+        if stop_monitor is not None:
             callbacks.append(
                 (
                     "early_stopping",
                     EarlyStopping(
-                        monitor="valid_loss", patience=self.early_stopping, load_best=True
+                        monitor=stop_monitor.key,
+                        lower_is_better=stop_monitor.lower_is_better,
+                        patience=self.early_stopping,
+                        load_best=True,
                     ),
                 )
             )
         if self.verbose >= 2:
-            callbacks.append(("progress_bar", ProgressBar()))
+            callbacks.append(("progress_bar", BatchProgress()))
 
         net = SktorchNet(
             module=module,
@@ -631,7 +690,12 @@ class BaseTorchEstimator(BaseEstimator):
             **{f"criterion__{k}": v for k, v in criterion_options.items()},
             **{f"optimizer__{k}": v for k, v in optimizer_options.items()},
             **{f"compile__{k}": v for k, v in compile_options.items()},
-            **{k: v for k, v in options.items() if k.startswith("callbacks__")},
+            # sktorch's EpochTable replaces skorch's PrintLog (unless the
+            # user's callbacks__print_log says otherwise).
+            **{
+                "callbacks__print_log": None,
+                **{k: v for k, v in options.items() if k.startswith("callbacks__")},
+            },
         )
         net.initialize()
         self._check_module_output(net, inputs[:2], n_outputs)
@@ -843,6 +907,24 @@ class BaseTorchEstimator(BaseEstimator):
 
         check_is_fitted(self)
         return summary(self)
+
+    def plot_history(self, ax: Any = None) -> Any:
+        """Plot losses, validation metrics and the learning rate per epoch.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes or array of Axes, default=None
+            One Axes per panel (losses, metrics when there are any, learning
+            rate); None makes a new figure.
+
+        Returns
+        -------
+        axes : ndarray of matplotlib Axes
+            The panels.
+        """
+        from sktorch._plotting import plot_history
+
+        return plot_history(self, ax=ax)
 
     def trim_for_inference(self) -> BaseTorchEstimator:
         """Drop what only training needs: optimizer state, the per-batch

@@ -49,7 +49,9 @@ _IMAGE_INPUT_HELP = (
 def images_to_tensor(X: Any, owner: str) -> torch.Tensor:
     """Convert any accepted image input to a (n, C, H, W) CPU tensor, uint8
     or float32, checked (finite floats in [0, 1], at least one image)."""
-    if isinstance(X, (list, tuple)) and X and _is_image_item(X[0]):
+    if isinstance(X, (list, tuple)) and not X:
+        raise ValueError(f"{owner} needs at least one image; X holds none.")
+    if isinstance(X, (list, tuple)) and _is_image_item(X[0]):
         X = _read_images(X, owner)
     if isinstance(X, torch.Tensor):
         tensor = X.detach().cpu()
@@ -125,7 +127,7 @@ def _read_images(items: Any, owner: str) -> np.ndarray:
                 f"or a path; a list of images must hold only those. {_IMAGE_INPUT_HELP}"
             )
         if item.mode not in ("L", "RGB"):
-            item = item.convert("RGB" if item.mode in ("RGBA", "P", "CMYK", "YCbCr", "LA") else "L")
+            item = item.convert("RGB" if item.mode in ("RGBA", "P", "CMYK", "YCbCr") else "L")
         arrays.append(np.asarray(item))
     shapes = {array.shape for array in arrays}
     if len(shapes) > 1:
@@ -267,6 +269,9 @@ class ImageClassifier(TorchClassifier):
         random_state: Any = None,
         validation_fraction: float | None = None,
         early_stopping: int | None = None,
+        early_stopping_monitor: str = "valid_loss",
+        metrics: Any = None,
+        tensorboard: str | os.PathLike | None = None,
         checkpoint_dir: str | os.PathLike | None = None,
         resume_from: str | os.PathLike | None = None,
         warm_start: bool = False,
@@ -297,6 +302,9 @@ class ImageClassifier(TorchClassifier):
             random_state=random_state,
             validation_fraction=validation_fraction,
             early_stopping=early_stopping,
+            early_stopping_monitor=early_stopping_monitor,
+            metrics=metrics,
+            tensorboard=tensorboard,
             checkpoint_dir=checkpoint_dir,
             resume_from=resume_from,
             warm_start=warm_start,
@@ -404,10 +412,13 @@ class ImageClassifier(TorchClassifier):
 
     def _image_size(self) -> tuple[int, int]:
         size = self.image_size
-        if isinstance(size, Integral):
+        # bool is an Integral, which the declared constraint lets through.
+        if isinstance(size, Integral) and not isinstance(size, bool):
             return (int(size), int(size))
-        size = tuple(size)
-        if len(size) != 2 or not all(isinstance(v, Integral) and v > 0 for v in size):
+        size = tuple(size) if isinstance(size, (tuple, list)) else (size,)
+        if len(size) != 2 or not all(
+            isinstance(v, Integral) and not isinstance(v, bool) and v > 0 for v in size
+        ):
             raise InvalidParameterError(
                 f"The 'image_size' parameter of {type(self).__name__} must be an int or a "
                 f"(height, width) pair of positive ints. Got {self.image_size!r} instead."
@@ -437,6 +448,13 @@ class ImageClassifier(TorchClassifier):
         )
 
     def _freeze_patterns(self, module):
+        if isinstance(self.freeze, bool):
+            # bool is an Integral, which the declared constraint lets through.
+            raise InvalidParameterError(
+                f"The 'freeze' parameter of {type(self).__name__} must be 'backbone', an "
+                "int (epochs of head-only training), a tuple of parameter-name patterns "
+                f"or None. Got {self.freeze!r} instead."
+            )
         if self.freeze == "backbone":
             return self._backbone_names(module)
         if isinstance(self.freeze, Integral):
@@ -462,9 +480,11 @@ class ImageClassifier(TorchClassifier):
             return optimizer_options
         # The head keeps ``lr`` (group 0, the one ``history_`` logs as 'lr');
         # everything else, skorch's default group, gets lr * backbone_lr.
+        # An ``optimizer__lr`` overrides ``lr`` in skorch; it is the base here too.
+        lr = optimizer_options.get("lr", self.lr)
         groups = list(optimizer_options.get("param_groups", []))
-        groups.append((f"model.{module.head}.*", {"lr": self.lr}))
-        return {**optimizer_options, "param_groups": groups, "lr": self.lr * self.backbone_lr}
+        groups.append((f"model.{module.head}.*", {"lr": lr}))
+        return {**optimizer_options, "param_groups": groups, "lr": lr * self.backbone_lr}
 
 
 fill_doc(

@@ -41,3 +41,14 @@ def test_training_recipe_example_runs(tmp_path):
     assert (tmp_path / "lr_find.png").stat().st_size > 10_000
     accuracy = float(re.search(r"Test accuracy: ([0-9.]+)", result.stdout).group(1))
     assert accuracy > 0.9
+
+
+def test_tensorboard_example_writes_one_run_per_fit(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "tensorboard_logging.py"), str(tmp_path / "runs")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    runs = [p for p in (tmp_path / "runs").iterdir() if p.is_dir()]
+    assert len(runs) == 5
+    assert all(any(p.glob("events.out.tfevents.*")) for p in runs)

@@ -50,6 +50,17 @@ class ImageModel(nn.Module):
     gradcam_layer : str or None
         Name (in ``model``) of the layer Grad-CAM explains by default; None
         lets :func:`sktorch.explain.grad_cam` choose.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sktorch.models import ImageModel, SmallCNN
+    >>> net = ImageModel(SmallCNN(in_channels=3, out_features=4), channels=3, resize=(16, 16))
+    >>> gray_uint8 = torch.zeros(2, 1, 8, 8, dtype=torch.uint8)
+    >>> net.preprocess(gray_uint8).shape
+    torch.Size([2, 3, 16, 16])
+    >>> net(gray_uint8).shape
+    torch.Size([2, 4])
     """
 
     def __init__(
@@ -250,10 +261,18 @@ def load_local_weights(model: nn.Module, path: str | os.PathLike, head: str, own
     head (a file pretrained on other classes keeps the fresh head); any other
     missing, unexpected or misshapen key is an error.
     """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"The 'weights' parameter of {owner} names the file {os.fspath(path)!r}, which "
+            "does not exist. Give the path of a state_dict file (.pt, .pth or "
+            ".safetensors), or the name of torchvision weights ('DEFAULT')."
+        )
     state = read_state_dict(path)
+    # An ImageModel's own normalization buffers are not the network's; drop
+    # them before the prefix test, which they would otherwise fail.
+    state = {k: v for k, v in state.items() if k not in ("mean", "std")}
     if state and all(key.startswith("model.") for key in state):
         state = {key[len("model."):]: value for key, value in state.items()}
-    state = {k: v for k, v in state.items() if k not in ("mean", "std")}
     own = model.state_dict()
     head_prefix = head + "."
     mismatched = []
