@@ -72,6 +72,10 @@ def _constructor_arguments(transform: Any) -> dict[str, Any] | None:
 
 
 def _accepts(transform: Any, name: str) -> bool:
+    if inspect.isroutine(transform):
+        # A plain function takes no options; the signature of its type
+        # (FunctionType: code, globals, name...) is not its own.
+        return False
     target = transform if isinstance(transform, type) else type(transform)
     try:
         parameters = inspect.signature(target).parameters
@@ -96,6 +100,12 @@ def _build_one(spec: Any, options: dict[str, Any], owner: str, where: str) -> Ca
         )
     if not options:
         return copy.deepcopy(spec)
+    if inspect.isroutine(spec):
+        raise InvalidParameterError(
+            f"augment__ options {sorted(options)} of {owner} cannot be applied to the "
+            f"function {spec!r}, which takes only the tensor. Pass a transform class "
+            "or instance that takes them instead."
+        )
     arguments = _constructor_arguments(spec)
     if arguments is None:
         raise InvalidParameterError(

@@ -155,6 +155,9 @@ class TorchClassifier(ClassifierMixin, BaseTorchEstimator):
         self : object
             The estimator, trained one more epoch.
         """
+        if not self._is_fitted():
+            self._check_not_trimmed("partial_fit")
+            self._check_params()
         if classes is None and not self._is_fitted():
             raise ValueError(
                 f"{type(self).__name__}.partial_fit needs `classes` on its first call: "

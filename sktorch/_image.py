@@ -383,7 +383,8 @@ class ImageClassifier(TorchClassifier):
         if self._head_width(network, head) != n_outputs:
             replace_head(network, head, n_outputs)
         if self.weights is not None and is_weights_path(self.weights):
-            load_local_weights(network, self.weights, head, owner)
+            normalization = load_local_weights(network, self.weights, head, owner)
+            preprocessing = {**preprocessing, **normalization}
         if self.image_size is not None:
             size = self._image_size()
             preprocessing = {**preprocessing, "resize": size, "crop": None}

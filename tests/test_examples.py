@@ -52,3 +52,18 @@ def test_tensorboard_example_writes_one_run_per_fit(tmp_path):
     runs = [p for p in (tmp_path / "runs").iterdir() if p.is_dir()]
     assert len(runs) == 5
     assert all(any(p.glob("events.out.tfevents.*")) for p in runs)
+
+
+def test_digits_images_example_finetunes_and_draws(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "digits_images.py"), str(tmp_path)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=900,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert float(re.search(r"CNN test accuracy: ([0-9.]+)", out).group(1)) > 0.95
+    assert float(re.search(r"Finetuned ResNet-18 test accuracy: ([0-9.]+)", out).group(1)) > 0.9
+    assert out.count("'augment__amount'") == 4  # the grid, one line per candidate
+    for picture in ("noisy_samples.png", "grad_cam.png"):
+        assert (tmp_path / picture).stat().st_size > 5_000
+    assert (tmp_path / "resnet18_digits_0-4.pt").exists()

@@ -7,7 +7,7 @@ import inspect
 import pytest
 
 PUBLIC_MODULES = ["sktorch", "sktorch.losses", "sktorch.models", "sktorch.optim", "sktorch.schedulers",
-                  "sktorch.callbacks", "sktorch.exceptions", "sktorch.transforms"]
+                  "sktorch.callbacks", "sktorch.exceptions", "sktorch.transforms", "sktorch.explain"]
 
 
 def _public_names():

@@ -253,13 +253,19 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     return state
 
 
-def load_local_weights(model: nn.Module, path: str | os.PathLike, head: str, owner: str) -> None:
+def load_local_weights(
+    model: nn.Module, path: str | os.PathLike, head: str, owner: str
+) -> dict[str, tuple[float, ...]]:
     """Load a state dict file into ``model`` (a fresh head already in place).
 
     Keys may carry the ``model.`` prefix of an :class:`ImageModel`'s state
     dict. The head's weights are loaded only when their shapes fit the new
     head (a file pretrained on other classes keeps the fresh head); any other
     missing, unexpected or misshapen key is an error.
+
+    Returns the normalization (``mean`` and ``std``) an :class:`ImageModel`'s
+    state dict carries, so a network finetuned from normalized weights keeps
+    being fed normalized images; empty when the file has none.
     """
     if not os.path.isfile(path):
         raise FileNotFoundError(
@@ -270,6 +276,11 @@ def load_local_weights(model: nn.Module, path: str | os.PathLike, head: str, own
     state = read_state_dict(path)
     # An ImageModel's own normalization buffers are not the network's; drop
     # them before the prefix test, which they would otherwise fail.
+    normalization = {
+        key: tuple(float(v) for v in state[key].flatten())
+        for key in ("mean", "std")
+        if key in state
+    }
     state = {k: v for k, v in state.items() if k not in ("mean", "std")}
     if state and all(key.startswith("model.") for key in state):
         state = {key[len("model."):]: value for key, value in state.items()}
@@ -297,6 +308,7 @@ def load_local_weights(model: nn.Module, path: str | os.PathLike, head: str, own
             f"module {type(model).__name__}: {details}."
         )
     model.load_state_dict(state, strict=False)
+    return normalization if len(normalization) == 2 else {}
 
 
 def weights_preprocessing(weights: Any) -> dict[str, Any]:

@@ -1,0 +1,357 @@
+"""ImageClassifier: image inputs, freezing and learning rates, 3-channel
+backbones on gray images, and the scikit-learn contract."""
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from sklearn.base import clone, is_classifier
+from sklearn.datasets import load_digits
+from sklearn.model_selection import GridSearchCV
+from sklearn.utils import estimator_checks
+from skorch.callbacks import Callback
+
+from sktorch import ImageClassifier
+from sktorch.models import ImageModel, SmallCNN
+
+
+@pytest.fixture(scope="module")
+def digits():
+    """Digits as floats in [0, 1] (n, 8, 8), as uint8 (0-255), and labels."""
+    data = load_digits()
+    floats = (data.images / 16).astype(np.float32)
+    uint8 = (data.images * 255 / 16).astype(np.uint8)
+    return floats, uint8, data.target
+
+
+@pytest.fixture(scope="module")
+def fitted(digits):
+    _, images, y = digits
+    return ImageClassifier("cnn", module__width=8, max_epochs=5, lr=0.01,
+                           random_state=0).fit(images[:200], y[:200])
+
+
+class Snapshots(Callback):
+    """Copies of the module's parameters when training starts and after
+    every epoch."""
+
+    def on_train_begin(self, net, **kwargs):
+        self.states = [self._copy(net)]
+
+    def on_epoch_end(self, net, **kwargs):
+        self.states.append(self._copy(net))
+
+    @staticmethod
+    def _copy(net):
+        return {name: p.detach().clone() for name, p in net.module_.named_parameters()}
+
+
+def snapshots(clf):
+    return dict(clf.net_.callbacks_)["snapshots"].states
+
+
+def split(state, head):
+    prefix = f"model.{head}."
+    backbone = {k: v for k, v in state.items() if not k.startswith(prefix)}
+    return backbone, {k: v for k, v in state.items() if k.startswith(prefix)}
+
+
+def all_equal(a, b):
+    assert a.keys() == b.keys() and a
+    return all(torch.equal(a[k], b[k]) for k in a)
+
+
+def none_equal(a, b):
+    assert a.keys() == b.keys() and a
+    return not any(torch.equal(a[k], b[k]) for k in a)
+
+
+# -------------------------------------------------------------- fitting
+def test_fitted_attributes_and_predictions(fitted, digits):
+    _, images, y = digits
+    assert fitted.image_shape_ == (1, 8, 8)
+    np.testing.assert_array_equal(fitted.classes_, np.arange(10))
+    assert fitted.n_outputs_ == 10
+    module = fitted.module_
+    assert isinstance(module, ImageModel) and isinstance(module.model, SmallCNN)
+    assert (module.channels, module.head, module.resize, module.crop, module.mean) == (
+        1, "classifier", None, None, None)
+    assert module.model.classifier[-1].out_features == 10
+    proba = fitted.predict_proba(images[:200])
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-12)
+    np.testing.assert_array_equal(fitted.predict(images[:200]), proba.argmax(axis=1))
+    assert fitted.score(images[:200], y[:200]) > 0.7
+
+
+def test_input_forms_give_the_same_predictions(fitted, digits, tmp_path):
+    _, images, _ = digits
+    images = images[:40]
+    expected_proba = fitted.predict_proba(images)
+    expected = fitted.predict(images)
+    paths = []
+    for i, image in enumerate(images):
+        paths.append(tmp_path / f"{i}.png")
+        Image.fromarray(image).save(paths[-1])
+    forms = {
+        "float (n, H, W)": images / 255.0,
+        "float32 (n, C, H, W)": (images / 255.0).astype(np.float32)[:, None],
+        "uint8 (n, H, W, C)": images[..., None],
+        "uint8 tensor (n, C, H, W)": torch.from_numpy(images[:, None]),
+        "float tensor (n, C, H, W)": torch.from_numpy(images[:, None]).float() / 255,
+        "PIL images": [Image.fromarray(image) for image in images],
+        "str paths": [str(p) for p in paths],
+        "Path paths": paths,
+        "list of arrays": list(images),
+    }
+    for name, X in forms.items():
+        np.testing.assert_array_equal(fitted.predict(X), expected, err_msg=name)
+        np.testing.assert_allclose(fitted.predict_proba(X), expected_proba, rtol=0, atol=1e-6,
+                                   err_msg=name)
+
+
+def test_rgb_inputs_channels_last_and_first(digits):
+    floats, images, y = digits
+    rgb = np.stack([images, 255 - images, images // 2], axis=-1)[:120]  # (n, H, W, 3) uint8
+    clf = ImageClassifier("cnn", module__width=4, max_epochs=1, random_state=0).fit(rgb, y[:120])
+    assert clf.image_shape_ == (3, 8, 8)
+    assert clf.module_.model.features[0].in_channels == 3
+    expected = clf.predict_proba(rgb)
+    pil = [Image.fromarray(image, mode="RGB") for image in rgb]
+    np.testing.assert_array_equal(clf.predict_proba(pil), expected)
+    np.testing.assert_allclose(clf.predict_proba(rgb.transpose(0, 3, 1, 2) / 255.0), expected,
+                               atol=1e-6)
+    with pytest.raises(ValueError, match=r"shape \(C, H, W\) = \(1, 8, 8\), but ImageClassifier "
+                                         r"was fitted on \(3, 8, 8\)"):
+        clf.predict(floats[:3])
+
+
+@pytest.mark.parametrize(
+    "make_X, error, match",
+    [
+        (lambda im, tmp: im / 255.0 * 2, ValueError,
+         r"float images as values in \[0, 1\]; X has values from 0 to 2"),
+        (lambda im, tmp: np.where(np.arange(64).reshape(8, 8) == 5, np.nan, im / 255.0),
+         ValueError, "NaN or infinity"),
+        (lambda im, tmp: im.reshape(len(im), -1), ValueError,
+         r"needs images; X has shape \(40, 64\)"),
+        (lambda im, tmp: im[:, :4], ValueError,
+         r"shape \(C, H, W\) = \(1, 4, 8\), but ImageClassifier was fitted on \(1, 8, 8\)"),
+        (lambda im, tmp: np.full((2, 8, 8), 300), ValueError, "integer images as 0-255"),
+        (lambda im, tmp: [str(tmp / "missing.png")], FileNotFoundError,
+         r"image 0 of X, '.*missing.png', does not exist"),
+        (lambda im, tmp: [Image.fromarray(im[0]), Image.fromarray(np.zeros((9, 9), np.uint8))],
+         ValueError, r"images of one size and mode; X holds shapes \[\(8, 8\), \(9, 9\)\]"),
+        (lambda im, tmp: [Image.fromarray(im[0]), im[1]], ValueError,
+         "item 1 of X is a ndarray, but item 0 was an image"),
+        (lambda im, tmp: im[:0], ValueError, "needs at least one image; X holds none"),
+        (lambda im, tmp: [], ValueError, "needs at least one image; X holds none"),
+        (lambda im, tmp: np.array([["a"] * 8] * 8)[None], ValueError, "needs numeric images"),
+    ],
+    ids=["float above 1", "nan", "2-D", "wrong shape", "int above 255", "missing file",
+         "mixed sizes", "mixed types", "empty array", "empty list", "strings"],
+)
+def test_bad_images_at_predict(fitted, digits, tmp_path, make_X, error, match):
+    _, images, _ = digits
+    with pytest.raises(error, match=match):
+        fitted.predict(make_X(images[:40], tmp_path))
+
+
+def test_bad_images_at_fit(digits):
+    floats, images, y = digits
+    with pytest.raises(ValueError, match=r"needs images; X has shape \(50, 64\)"):
+        ImageClassifier(max_epochs=1).fit(floats[:50].reshape(50, -1), y[:50])
+    with pytest.raises(ValueError, match="needs at least one image"):
+        ImageClassifier(max_epochs=1).fit(images[:0], y[:0])
+    with pytest.raises(ValueError, match="values from -1"):
+        ImageClassifier(max_epochs=1).fit(floats[:50] * 2 - 1, y[:50])
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        ImageClassifier(max_epochs=1).fit(floats[:50], y[:40])
+    with pytest.raises(ValueError, match="requires y"):
+        ImageClassifier(max_epochs=1).fit(floats[:50], None)
+
+
+def test_network_channels_must_fit_the_images(digits):
+    _, images, y = digits
+    rgb = np.repeat(images[:20, ..., None], 3, axis=-1)
+    with pytest.raises(ValueError, match="takes 1-channel images, but X holds 3-channel images"):
+        ImageClassifier(SmallCNN(in_channels=1, out_features=10), max_epochs=1).fit(rgb, y[:20])
+
+
+def test_gray_digits_through_a_three_channel_backbone(digits):
+    floats, _, y = digits
+    X, y = floats[:40], y[:40]
+    clf = ImageClassifier("resnet18", image_size=32, max_epochs=5, batch_size=8,
+                          random_state=0).fit(X, y)
+    module = clf.module_
+    assert module.channels == 3 and module.model.conv1.in_channels == 3
+    assert module.model.fc.out_features == 10 and module.head == "fc"
+    assert module.preprocess(torch.as_tensor(X[:2, None])).shape == (2, 3, 32, 32)
+    assert clf.image_shape_ == (1, 8, 8)
+    assert clf.score(X, y) > 0.3  # chance is 0.1
+
+
+def test_image_size_resizes_inside_the_module(digits):
+    floats, _, y = digits
+    clf = ImageClassifier("cnn", module__width=4, image_size=(12, 16), max_epochs=1,
+                          random_state=0).fit(floats[:40], y[:40])
+    assert (clf.module_.resize, clf.module_.crop) == ((12, 16), None)
+    assert clf.module_.preprocess(torch.as_tensor(floats[:2, None])).shape == (2, 1, 12, 16)
+    assert clf.predict(floats[:5]).shape == (5,)
+
+
+# ------------------------------------------------- freezing and learning rates
+@pytest.mark.parametrize("module, head", [("cnn", "classifier"), ("resnet18", "fc")])
+def test_frozen_backbone_is_bit_identical_after_fit(digits, module, head):
+    floats, _, y = digits
+    clf = ImageClassifier(module, freeze="backbone", max_epochs=1, batch_size=16, lr=0.01,
+                          callbacks=[("snapshots", Snapshots())], random_state=0)
+    clf.fit(floats[:32], y[:32])
+    first, last = snapshots(clf)[0], snapshots(clf)[-1]
+    assert all_equal(split(last, head)[0], split(first, head)[0])
+    assert none_equal(split(last, head)[1], split(first, head)[1])
+    in_optimizer = {id(p) for group in clf.net_.optimizer_.param_groups for p in group["params"]}
+    trainable = {name for name, p in clf.module_.named_parameters() if id(p) in in_optimizer}
+    assert trainable == set(split(last, head)[1])
+
+
+def test_freeze_int_trains_the_head_alone_for_the_first_epochs(digits):
+    floats, _, y = digits
+    clf = ImageClassifier("cnn", module__width=8, freeze=1, max_epochs=2, lr=0.01,
+                          callbacks=[("snapshots", Snapshots())], random_state=0)
+    clf.fit(floats[:64], y[:64])
+    start, epoch1, epoch2 = snapshots(clf)
+    backbone = [split(state, "classifier")[0] for state in (start, epoch1, epoch2)]
+    head = [split(state, "classifier")[1] for state in (start, epoch1, epoch2)]
+    assert all_equal(backbone[1], backbone[0])
+    assert none_equal(head[1], head[0])
+    assert none_equal(backbone[2], backbone[1])
+    assert none_equal(head[2], head[1])
+    assert all(p.requires_grad for p in clf.module_.parameters())
+    # The backbone is in the optimizer from the start (one group here).
+    n_params = len(list(clf.module_.parameters()))
+    assert sum(len(g["params"]) for g in clf.net_.optimizer_.param_groups) == n_params
+
+
+def test_freeze_int_for_every_epoch_leaves_the_backbone_unchanged(digits):
+    floats, _, y = digits
+    clf = ImageClassifier("cnn", module__width=8, freeze=2, max_epochs=2, lr=0.01,
+                          callbacks=[("snapshots", Snapshots())], random_state=0)
+    clf.fit(floats[:64], y[:64])
+    start, _, end = snapshots(clf)
+    assert all_equal(split(end, "classifier")[0], split(start, "classifier")[0])
+    assert none_equal(split(end, "classifier")[1], split(start, "classifier")[1])
+
+
+@pytest.mark.parametrize("freeze", [None, 1])
+def test_backbone_lr_gives_the_backbone_its_own_group(digits, freeze):
+    floats, _, y = digits
+    clf = ImageClassifier("cnn", module__width=4, lr=0.02, backbone_lr=0.1, freeze=freeze,
+                          max_epochs=1, random_state=0).fit(floats[:40], y[:40])
+    names = {id(p): name for name, p in clf.module_.named_parameters()}
+    groups = [(g["lr"], {names[id(p)] for p in g["params"]})
+              for g in clf.net_.optimizer_.param_groups]
+    head = {"model.classifier.2.weight", "model.classifier.2.bias"}
+    assert groups[0] == (0.02, head)
+    assert groups[1][0] == pytest.approx(0.002)
+    assert groups[1][1] == set(names.values()) - head
+    assert len(groups) == 2
+    assert clf.history_[-1, "lr"] == 0.02
+
+
+def test_backbone_lr_with_a_frozen_backbone_and_optimizer_lr(digits):
+    floats, _, y = digits
+    frozen = ImageClassifier("cnn", module__width=4, backbone_lr=0.1, freeze="backbone",
+                             max_epochs=1, random_state=0).fit(floats[:40], y[:40])
+    assert len(frozen.net_.optimizer_.param_groups) == 1
+    assert frozen.net_.optimizer_.param_groups[0]["lr"] == 1e-3
+    # optimizer__lr overrides lr in skorch: it is the base of both groups.
+    clf = ImageClassifier("cnn", module__width=4, backbone_lr=0.5, optimizer__lr=0.04,
+                          max_epochs=1, random_state=0).fit(floats[:40], y[:40])
+    assert [g["lr"] for g in clf.net_.optimizer_.param_groups] == [0.04, 0.02]
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"freeze": True}, "'freeze' parameter of ImageClassifier must be 'backbone', an int"),
+        ({"freeze": "head"}, "'freeze' parameter of ImageClassifier must be a str among"),
+        ({"freeze": ("nomatch.*",)}, "matches no parameter"),
+        ({"image_size": (0, 4)}, r"'image_size' parameter .* Got \(0, 4\) instead"),
+        ({"image_size": (8,)}, r"'image_size' parameter .* Got \(8,\) instead"),
+        ({"image_size": True}, "'image_size' parameter .* Got True instead"),
+        ({"backbone_lr": 0}, "'backbone_lr' parameter of ImageClassifier must be a float"),
+        ({"weights": 3}, "'weights' parameter of ImageClassifier must be"),
+        ({"module__bogus": 1}, "bogus"),
+    ],
+)
+def test_bad_image_parameters(digits, params, match):
+    floats, _, y = digits
+    with pytest.raises(ValueError, match=match):
+        ImageClassifier(max_epochs=1, **params).fit(floats[:20], y[:20])
+
+
+# ----------------------------------------------------- scikit-learn contract
+@pytest.mark.parametrize(
+    "check",
+    [
+        estimator_checks.check_no_attributes_set_in_init,
+        estimator_checks.check_parameters_default_constructible,
+        estimator_checks.check_get_params_invariance,
+        estimator_checks.check_set_params,
+        estimator_checks.check_estimator_cloneable,
+        estimator_checks.check_estimator_repr,
+        estimator_checks.check_do_not_raise_errors_in_init_or_set_params,
+        estimator_checks.check_estimator_tags_renamed,
+        estimator_checks.check_valid_tag_types,
+        estimator_checks.check_mixin_order,
+    ],
+    ids=lambda check: check.__name__,
+)
+def test_sklearn_checks_without_tabular_data(check):
+    # The other checks feed 2-D tabular X, which ImageClassifier refuses.
+    check("ImageClassifier", ImageClassifier())
+
+
+def test_tags_say_images():
+    tags = ImageClassifier().__sklearn_tags__()
+    assert is_classifier(ImageClassifier())
+    assert not tags.input_tags.two_d_array and tags.input_tags.three_d_array
+    assert not tags.input_tags.allow_nan
+
+
+def test_clone_and_grid_search(digits):
+    floats, _, y = digits
+    clf = ImageClassifier("cnn", module__width=4, max_epochs=1, random_state=0)
+    copy = clone(clf)
+    assert copy.get_params() == clf.get_params() and copy.module__width == 4
+    grid = GridSearchCV(clf, {"lr": [1e-3, 1e-2], "module__width": [4, 8]}, cv=2)
+    grid.fit(floats[:120], y[:120])
+    assert len(grid.cv_results_["params"]) == 4
+    assert np.isfinite(grid.cv_results_["mean_test_score"]).all()
+    best = grid.best_estimator_
+    assert best.lr == grid.best_params_["lr"]
+    assert best.module_.model.features[0].out_channels == grid.best_params_["module__width"]
+    assert not hasattr(clf, "net_")
+
+
+def test_pickle_round_trip_predicts_identically(fitted, digits):
+    _, images, _ = digits
+    restored = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(restored.predict_proba(images[:50]),
+                                  fitted.predict_proba(images[:50]))
+    assert restored.image_shape_ == fitted.image_shape_
+    assert isinstance(restored.module_, ImageModel)
+    unfitted = clone(fitted)
+    assert not hasattr(unfitted, "net_") and unfitted.get_params() == fitted.get_params()
+
+
+def test_paths_are_read_with_pathlib_and_modes_converted(fitted, digits, tmp_path):
+    _, images, _ = digits
+    # An 'LA' (gray + alpha) file reads as gray, like the 'L' original.
+    Image.fromarray(images[0]).convert("LA").save(tmp_path / "la.png")
+    Image.fromarray(images[0]).save(tmp_path / "l.png")
+    np.testing.assert_array_equal(fitted.predict_proba([Path(tmp_path / "la.png")]),
+                                  fitted.predict_proba([tmp_path / "l.png"]))
