@@ -15,6 +15,7 @@ from sklearn.utils import estimator_checks
 from skorch.callbacks import Callback
 
 from sktorch import ImageClassifier
+from sktorch.exceptions import InvalidParameterError
 from sktorch.models import ImageModel, SmallCNN
 
 
@@ -355,3 +356,22 @@ def test_paths_are_read_with_pathlib_and_modes_converted(fitted, digits, tmp_pat
     Image.fromarray(images[0]).save(tmp_path / "l.png")
     np.testing.assert_array_equal(fitted.predict_proba([Path(tmp_path / "la.png")]),
                                   fitted.predict_proba([tmp_path / "l.png"]))
+
+
+def test_channels_last_memory_format_gives_the_same_fit():
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    X, y = (digits.images[:96] / 16).astype(np.float32), digits.target[:96]
+    kwargs = dict(module__width=8, max_epochs=2, batch_size=32, random_state=0)
+    plain = ImageClassifier(**kwargs).fit(X, y)
+    nhwc = ImageClassifier(memory_format="channels_last", **kwargs).fit(X, y)
+    conv = nhwc.module_.model.features[3].weight  # (8, 8, 3, 3): layouts differ
+    assert conv.is_contiguous(memory_format=torch.channels_last)
+    assert not plain.module_.model.features[3].weight.is_contiguous(
+        memory_format=torch.channels_last)
+    assert nhwc.module_.preprocess(torch.from_numpy(X[:4, None])).is_contiguous(
+        memory_format=torch.channels_last)
+    np.testing.assert_allclose(nhwc.predict_proba(X), plain.predict_proba(X), atol=1e-4)
+    with pytest.raises(ValueError, match="memory_format"):
+        ImageClassifier(memory_format="nhwc").fit(X, y)

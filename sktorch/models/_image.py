@@ -50,6 +50,10 @@ class ImageModel(nn.Module):
     gradcam_layer : str or None
         Name (in ``model``) of the layer Grad-CAM explains by default; None
         lets :func:`sktorch.explain.grad_cam` choose.
+    channels_last : bool, default=False
+        Keep the network's 4-D weights and its input batches in the
+        channels-last memory format (NHWC), which convolutions run faster
+        in on recent GPUs (tensor cores) and with oneDNN on CPUs.
 
     Examples
     --------
@@ -73,8 +77,12 @@ class ImageModel(nn.Module):
         std: tuple[float, ...] | None = None,
         head: str | None = None,
         gradcam_layer: str | None = None,
+        channels_last: bool = False,
     ) -> None:
         super().__init__()
+        self.channels_last = channels_last
+        if channels_last:
+            model = model.to(memory_format=torch.channels_last)
         self.model = model
         self.channels = channels
         self.resize = tuple(resize) if resize is not None else None
@@ -102,6 +110,8 @@ class ImageModel(nn.Module):
             x = F.center_crop(x, list(self.crop))
         if self.mean is not None:
             x = (x - self.mean) / self.std
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         return x
 
     def forward(self, x: torch.Tensor) -> Any:
@@ -117,6 +127,8 @@ class ImageModel(nn.Module):
             parts.append(f"mean={tuple(round(v, 4) for v in self.mean.flatten().tolist())}")
             parts.append(f"std={tuple(round(v, 4) for v in self.std.flatten().tolist())}")
         parts.append(f"head={self.head!r}")
+        if self.channels_last:
+            parts.append("channels_last=True")
         return ", ".join(parts)
 
 
