@@ -2,6 +2,7 @@
 
 from sktorch._classifier import TorchClassifier
 from sktorch._image import ImageClassifier
+from sktorch._onnx import export_onnx
 from sktorch._persistence import load, save
 from sktorch._regressor import TorchRegressor
 from sktorch._version import __version__
@@ -15,6 +16,7 @@ __all__ = [
     "TorchClassifier",
     "TorchRegressor",
     "__version__",
+    "export_onnx",
     "get_loss",
     "get_model",
     "get_optimizer",

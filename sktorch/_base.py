@@ -578,8 +578,20 @@ class BaseTorchEstimator(BaseEstimator):
         return (inputs[train_idx], targets[train_idx]), (inputs[valid_idx], targets[valid_idx])
 
     def _build_net(
-        self, device: torch.device, inputs: torch.Tensor, n_outputs: int, validating: bool
+        self,
+        device: torch.device,
+        inputs: torch.Tensor,
+        n_outputs: int,
+        validating: bool,
+        *,
+        pretrained: bool = True,
     ) -> SktorchNet:
+        """Build and initialize the skorch net for a fit.
+
+        ``pretrained=False`` builds the same architecture without reading
+        pretrained weights, for a caller that loads every weight itself
+        (``sktorch.load``).
+        """
         owner = type(self).__name__
         if self.precision == "16-mixed" and device.type != "cuda":
             raise InvalidParameterError(
@@ -589,7 +601,7 @@ class BaseTorchEstimator(BaseEstimator):
             )
         options = self._option_params()
 
-        module, module_options = self._module_spec(options, inputs, n_outputs)
+        module, module_options = self._module_spec(options, inputs, n_outputs, pretrained)
         criterion, criterion_options = self._component(LOSSES, "criterion", options)
         if not isinstance(criterion, nn.Module):
             criterion_options = {**self._criterion_defaults(criterion), **criterion_options}
@@ -701,8 +713,12 @@ class BaseTorchEstimator(BaseEstimator):
         self._check_module_output(net, inputs[:2], n_outputs)
         return net
 
-    def _module_spec(self, options: dict[str, Any], inputs: torch.Tensor, n_outputs: int):
-        """The module (class or instance) and its options, sizes filled in."""
+    def _module_spec(
+        self, options: dict[str, Any], inputs: torch.Tensor, n_outputs: int, pretrained: bool
+    ):
+        """The module (class or instance) and its options, sizes filled in;
+        with ``pretrained``, loaded with pretrained weights where the
+        estimator has any."""
         module, module_options = self._component(MODELS, "module", options)
         if not isinstance(module, nn.Module):
             module_options = {

@@ -356,7 +356,7 @@ class ImageClassifier(TorchClassifier):
             )
 
     # ------------------------------------------------------------ module
-    def _module_spec(self, options, inputs, n_outputs):
+    def _module_spec(self, options, inputs, n_outputs, pretrained):
         owner = type(self).__name__
         module_options = params_for("module", options)
         spec = self.module
@@ -368,7 +368,7 @@ class ImageClassifier(TorchClassifier):
                     f"nn.Module class or an nn.Module instance. Got {spec!r} instead."
                     + _did_you_mean(spec, valid)
                 )
-            network, preprocessing = self._torchvision_network(spec, module_options)
+            network, preprocessing = self._torchvision_network(spec, module_options, pretrained)
         else:
             if self.weights is not None and not is_weights_path(self.weights):
                 raise InvalidParameterError(
@@ -390,7 +390,7 @@ class ImageClassifier(TorchClassifier):
         head = find_head(network)
         if self._head_width(network, head) != n_outputs:
             replace_head(network, head, n_outputs)
-        if self.weights is not None and is_weights_path(self.weights):
+        if self.weights is not None and is_weights_path(self.weights) and pretrained:
             normalization = load_local_weights(network, self.weights, head, owner)
             preprocessing = {**preprocessing, **normalization}
         if self.image_size is not None:
@@ -406,7 +406,7 @@ class ImageClassifier(TorchClassifier):
         )
         return module, {}
 
-    def _torchvision_network(self, arch: str, module_options: dict[str, Any]):
+    def _torchvision_network(self, arch: str, module_options: dict[str, Any], pretrained: bool):
         owner = type(self).__name__
         import torchvision
 
@@ -418,6 +418,8 @@ class ImageClassifier(TorchClassifier):
                 f"module__ options {sorted(module_options)} of {owner} cannot be used with "
                 f"pretrained weights {weights}: the architecture must match the weights."
             )
+        if not pretrained:
+            return torchvision.models.get_model(arch), weights_preprocessing(weights)
         return load_torchvision_weights(arch, weights, owner), weights_preprocessing(weights)
 
     def _image_size(self) -> tuple[int, int]:

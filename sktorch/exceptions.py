@@ -12,7 +12,19 @@ from skorch.exceptions import DeviceWarning
 
 from sktorch._validation import SklearnInvalidParameterError
 
-__all__ = ["DeviceError", "DeviceWarning", "InvalidParameterError", "SktorchError"]
+__all__ = [
+    "DeviceError",
+    "DeviceWarning",
+    "InvalidFileError",
+    "InvalidParameterError",
+    "OnnxExportError",
+    "PersistenceError",
+    "SktorchError",
+    "UnsavableValueError",
+    "UnsupportedFormatError",
+    "UntrustedObjectError",
+    "WeightsMismatchError",
+]
 
 
 class SktorchError(Exception):
@@ -29,3 +41,36 @@ class InvalidParameterError(SktorchError, SklearnInvalidParameterError):
 
 class DeviceError(SktorchError, ValueError):
     """The requested device does not exist on this machine."""
+
+
+class PersistenceError(SktorchError, ValueError):
+    """Base class of the errors of :func:`sktorch.save` and :func:`sktorch.load`."""
+
+
+class InvalidFileError(PersistenceError):
+    """The file is not a readable sktorch file: truncated, corrupted, edited
+    into an inconsistent state, or written by something else."""
+
+
+class UnsupportedFormatError(InvalidFileError):
+    """The file was written by a newer sktorch, in a format this one cannot read."""
+
+
+class WeightsMismatchError(InvalidFileError):
+    """The saved weights (or optimizer state) do not fit the module built from
+    the saved hyperparameters."""
+
+
+class UntrustedObjectError(PersistenceError):
+    """The file names a class or function that :func:`sktorch.load` is not
+    allowed to build: pass it in ``trusted`` if you trust it."""
+
+
+class UnsavableValueError(PersistenceError):
+    """A hyperparameter or fitted attribute has a value :func:`sktorch.save`
+    cannot store without pickle."""
+
+
+class OnnxExportError(SktorchError, RuntimeError):
+    """The module could not be exported to ONNX, or the exported graph does
+    not reproduce it."""

@@ -95,7 +95,17 @@ class ImageModel(nn.Module):
             self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1))
             self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1))
         else:
-            self.mean = self.std = None
+            self.register_buffer("mean", None)
+            self.register_buffer("std", None)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # A state dict may carry a normalization this module was built
+        # without (e.g. one that came from a weights file it was fitted
+        # from): take it on, so loading that state dict restores it.
+        for name in ("mean", "std"):
+            if prefix + name in state_dict and getattr(self, name) is None:
+                self.register_buffer(name, torch.empty_like(state_dict[prefix + name]))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def preprocess(self, x: torch.Tensor) -> torch.Tensor:
         """Bring a batch (N, C, H, W), uint8 or float in [0, 1], to the

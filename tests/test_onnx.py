@@ -1,0 +1,156 @@
+"""sktorch.export_onnx: the module and its output function as one ONNX graph,
+checked against predict_proba / predict with onnxruntime."""
+
+import sys
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from sklearn.datasets import load_digits
+from sklearn.exceptions import NotFittedError
+from torch import nn
+
+import sktorch
+from sktorch import TorchClassifier, TorchRegressor
+from sktorch._onnx import OnnxExportError
+
+
+class DigitsConvNet(nn.Module):
+    """A user conv module on the 64 digit features seen as 1x8x8 images: a
+    stand-in for an image estimator."""
+
+    def __init__(self, in_features, out_features, channels=4):
+        super().__init__()
+        self.conv = nn.Sequential(nn.Conv2d(1, channels, 3, padding=1), nn.ReLU(),
+                                  nn.BatchNorm2d(channels), nn.MaxPool2d(2))
+        self.head = nn.Linear(channels * 16, out_features)
+
+    def forward(self, x):
+        x = x.reshape(-1, 1, 8, 8)
+        return self.head(self.conv(x).flatten(1))
+
+
+class TraceDiffersNet(nn.Module):
+    """Computes something else when traced for export than when run: the
+    exported graph is wrong."""
+
+    def __init__(self, in_features, out_features):
+        super().__init__()
+        self.linear = nn.Linear(in_features, out_features)
+
+    def forward(self, x):
+        return self.linear(x) * (0.5 if torch.compiler.is_exporting() else 1.0)
+
+
+class BatchBranchNet(TraceDiffersNet):
+    """Python control flow on the batch size: torch.export refuses it."""
+
+    def forward(self, x):
+        return self.linear(x) * 2.0 if x.shape[0] == 2 else self.linear(x)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return (X[:300] / 16.0).astype(np.float32), y[:300]
+
+
+def graph_io(path):
+    model = onnx.load(path)
+    def described(values):
+        return [(v.name, [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim])
+                for v in values]
+
+    return model, described(model.graph.input), described(model.graph.output)
+
+
+def run(path, X):
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, {"input": X})[0]
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["multiclass", "binary-bce", "multiclass-tta", "conv-module"],
+)
+def test_classifier_graph_gives_predict_proba(case, tmp_path, iris, cancer, digits):
+    if case == "binary-bce":
+        X, y = cancer[0][:200].astype(np.float32), cancer[1][:200]
+        est = TorchClassifier(criterion="bce", max_epochs=2, random_state=0, device="cpu")
+    elif case == "conv-module":
+        X, y = digits
+        est = TorchClassifier(module=DigitsConvNet, max_epochs=2, random_state=0, device="cpu")
+    else:
+        X, y = iris
+        est = TorchClassifier(module__hidden_sizes=(16,), max_epochs=2, random_state=0,
+                              device="cpu", tta="hflip" if case == "multiclass-tta" else None)
+    est.fit(X, y)
+    path = tmp_path / "clf.onnx"
+    sktorch.export_onnx(est, path)
+    assert [p.name for p in tmp_path.iterdir()] == ["clf.onnx"]  # no temporary file left
+    model, inputs, outputs = graph_io(path)
+    assert inputs == [("input", ["batch", X.shape[1]])]
+    assert outputs == [("probabilities", ["batch", len(est.classes_)])]
+    assert model.opset_import[0].version == 18
+    props = {p.key: p.value for p in model.metadata_props}
+    assert props["classes"] == str(est.classes_.tolist())
+    assert props["sktorch_estimator"] == "TorchClassifier"
+    for n in (1, 7):
+        np.testing.assert_allclose(run(path, X[:n]), est.predict_proba(X[:n]), rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("multi_output", [False, True], ids=["1d", "2d"])
+def test_regressor_graph_gives_predict(multi_output, tmp_path, regression_data):
+    X, Y = regression_data
+    y = Y if multi_output else Y[:, 0]
+    est = TorchRegressor(max_epochs=2, random_state=0, device="cpu").fit(X, y)
+    path = tmp_path / "reg.onnx"
+    sktorch.export_onnx(est, path, opset=20)
+    model, inputs, outputs = graph_io(path)
+    assert model.opset_import[0].version == 20
+    assert outputs == [("predictions", ["batch", 2] if multi_output else ["batch"])]
+    for n in (1, 7):
+        np.testing.assert_allclose(run(path, X[:n]), est.predict(X[:n]), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "module, match",
+    [(TraceDiffersNet, "does not reproduce the module on a batch of 1 sample"),
+     (BatchBranchNet, "torch.onnx could not export the module of TorchClassifier")],
+    ids=["wrong-graph", "export-fails"],
+)
+def test_graphs_that_do_not_reproduce_the_module_are_refused(tmp_path, iris, module, match):
+    X, y = iris
+    est = TorchClassifier(module=module, max_epochs=1, random_state=0, device="cpu").fit(X, y)
+    with pytest.raises(OnnxExportError, match=match):
+        sktorch.export_onnx(est, tmp_path / "bad.onnx")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_errors(tmp_path, iris, monkeypatch):
+    with pytest.raises(NotFittedError):
+        sktorch.export_onnx(TorchClassifier(), tmp_path / "m.onnx")
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if not installed
+    with pytest.raises(ImportError, match=r"pip install sktorch\[onnx\]"):
+        sktorch.export_onnx(TorchClassifier(), tmp_path / "m.onnx")
+
+
+@pytest.mark.parametrize("module, kwargs", [("cnn", {"module__width": 8}),
+                                            ("resnet18", {"image_size": 16})])
+def test_image_classifier_graph_includes_its_preprocessing(module, kwargs, tmp_path):
+    # The ImageModel's preprocessing (gray to 3 channels, resize) is part of
+    # the graph: it takes the images as the estimator does, floats in [0, 1].
+    from sktorch import ImageClassifier
+
+    images = load_digits().images
+    X, y = (images[:120] / 16).astype(np.float32), load_digits().target[:120]
+    clf = ImageClassifier(module, max_epochs=1, random_state=0, **kwargs).fit(X, y)
+    path = tmp_path / f"{module}.onnx"
+    sktorch.export_onnx(clf, path)
+    _, inputs, outputs = graph_io(path)
+    assert inputs == [("input", ["batch", 1, 8, 8])]
+    for rows in (1, 7):
+        batch = X[:rows, None]
+        np.testing.assert_allclose(run(path, batch), clf.predict_proba(X[:rows]), atol=1e-5)
