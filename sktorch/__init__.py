@@ -5,6 +5,7 @@ from sktorch._image import ImageClassifier
 from sktorch._onnx import export_onnx
 from sktorch._persistence import load, save
 from sktorch._regressor import TorchRegressor
+from sktorch._segmenter import ImageSegmenter
 from sktorch._version import __version__
 from sktorch.losses import get_loss, list_losses, register_loss
 from sktorch.models import get_model, list_models, register_model
@@ -13,6 +14,7 @@ from sktorch.transforms import get_transform, list_transforms, register_transfor
 
 __all__ = [
     "ImageClassifier",
+    "ImageSegmenter",
     "TorchClassifier",
     "TorchRegressor",
     "__version__",

@@ -8,6 +8,12 @@ each image, so they run once per batch on the training device. Other
 transforms draw one set of random parameters per call (a torchvision
 ``RandomHorizontalFlip`` called on a batch flips all of it or none of it),
 so they run sample by sample, which keeps the draws independent.
+
+For segmentation the masks must move with their images: ``BatchAugment.pair``
+wraps a batch as ``tv_tensors.Image`` and its masks as ``tv_tensors.Mask``,
+so that a torchvision v2 transform applies one geometric draw to both (with
+nearest-neighbour interpolation for the mask) while pixel transforms (noise,
+colour) leave the mask alone.
 """
 
 from __future__ import annotations
@@ -45,8 +51,60 @@ class BatchAugment:
                     batch = torch.stack([transform(sample) for sample in batch])
         return batch
 
+    def pair(self, images: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Apply the transforms to a batch of images and their masks together.
+
+        torchvision v2 transforms are called with the images as a
+        ``tv_tensors.Image`` and the masks as a ``tv_tensors.Mask``: a flip,
+        rotation or crop moves both alike (the mask by nearest neighbour,
+        pixels brought in by a rotation get the transform's ``fill``, 0 by
+        default), while sktorch's noise transforms and torchvision's colour
+        transforms change the image only. Batch-aware transforms get the
+        whole batch, the others each (image, mask) pair, so draws are
+        independent per image. A callable that is no v2 transform sees the
+        image only, so it must not move pixels.
+
+        Parameters
+        ----------
+        images : Tensor of shape (N, C, H, W)
+        masks : Tensor of shape (N, H, W) or (N, 1, H, W)
+            Per-pixel targets (class indices, or a binary channel).
+
+        Returns
+        -------
+        images, masks : Tensor
+            Plain tensors, transformed.
+        """
+        from torchvision import tv_tensors
+        from torchvision.transforms import v2
+
+        with torch.no_grad():
+            for transform in self.transforms:
+                joint = isinstance(transform, v2.Transform)
+                if getattr(transform, "batch_aware", False):
+                    if joint:
+                        images, masks = _plain(
+                            transform(tv_tensors.Image(images), tv_tensors.Mask(masks))
+                        )
+                    else:
+                        images = transform(images)
+                    continue
+                pairs = [
+                    _plain(transform(tv_tensors.Image(image), tv_tensors.Mask(mask)))
+                    if joint else (transform(image), mask)
+                    for image, mask in zip(images, masks)
+                ]
+                images = torch.stack([image for image, _ in pairs])
+                masks = torch.stack([mask for _, mask in pairs])
+        return images, masks
+
     def __repr__(self) -> str:
         return f"BatchAugment({self.transforms!r})"
+
+
+def _plain(tensors: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    """tv_tensors back to plain tensors."""
+    return tuple(t.as_subclass(torch.Tensor) for t in tensors)
 
 
 def hflip(batch: torch.Tensor) -> torch.Tensor:

@@ -33,6 +33,14 @@ from skorch.utils import params_for
 from torch import nn
 
 from sktorch._augment import resolve_augment, resolve_tta
+from sktorch._data import (
+    EncodedDataset,
+    InputsOf,
+    collect_targets,
+    float_sample,
+    is_dataset,
+    split_item,
+)
 from sktorch._device import resolve_device
 from sktorch._lr_find import LRFinderResult, lr_find
 from sktorch._net import PRECISIONS, SktorchNet, TensorDataset
@@ -257,7 +265,7 @@ class BaseTorchEstimator(BaseEstimator):
     # Prefixes of the ``prefix__option`` hyperparameters an estimator accepts.
     _option_prefixes: tuple[str, ...] = (
         "module", "criterion", "optimizer", "lr_scheduler", "init", "callbacks", "compile",
-        "augment",
+        "augment", "iterator_train", "iterator_valid",
     )
 
     def __init__(
@@ -396,8 +404,37 @@ class BaseTorchEstimator(BaseEstimator):
         """Labels to stratify the validation split on, or None."""
         return None
 
+    def _validate_dataset_targets(self, y: np.ndarray) -> np.ndarray:
+        """Check the targets collected from a Dataset, as ``_validate_targets``
+        checks y."""
+        raise NotImplementedError
+
+    def _sample_converter(self) -> Callable[[Any], torch.Tensor]:
+        """Turns one sample of a Dataset into the module's input tensor (a
+        picklable function, for DataLoader workers)."""
+        return float_sample
+
+    def _check_dataset_sample(self, sample: torch.Tensor, reset: bool) -> None:
+        """Check the first sample of a Dataset (converted); with ``reset``,
+        record what the fit learns from it (``n_features_in_`` for 1-D
+        samples); else check it against the fit."""
+        owner = type(self).__name__
+        if sample.is_floating_point() and not torch.isfinite(sample).all():
+            raise ValueError(f"Input X contains NaN or infinity: item 0 of the Dataset X of {owner}.")
+        if reset:
+            for attribute in ("n_features_in_", "feature_names_in_"):
+                if attribute in vars(self):
+                    delattr(self, attribute)
+            if sample.ndim == 1:
+                self.n_features_in_ = int(sample.shape[0])
+        elif tuple(sample.shape) != tuple(self._input_shape):
+            raise ValueError(
+                f"The samples of the Dataset X have shape {tuple(sample.shape)}, but {owner} "
+                f"was fitted on samples of shape {tuple(self._input_shape)}."
+            )
+
     # --------------------------------------------------------------- fitting
-    def fit(self, X: Any, y: Any) -> BaseTorchEstimator:
+    def fit(self, X: Any, y: Any = None) -> BaseTorchEstimator:
         """Train the module on X and y.
 
         With ``warm_start=True`` on a fitted estimator, training continues
@@ -405,11 +442,23 @@ class BaseTorchEstimator(BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like of shape (n_samples, n_features), or Dataset
             Training data: NumPy array, pandas DataFrame, list or torch
-            tensor; cast to float32.
-        y : array-like
-            Targets.
+            tensor; cast to float32. Or a map-style
+            ``torch.utils.data.Dataset`` whose items are ``(x, y)`` pairs
+            (tensors, arrays or scalars), with ``y=None``: it trains through
+            skorch's ``DataLoader`` path (``iterator_train__num_workers``
+            and other ``iterator_train__``/``iterator_valid__`` options go to
+            the ``DataLoader``), shuffled as arrays are, so the same data
+            gives the same weights either way. Every target is read once
+            before training (for ``classes_`` and the validation split):
+            from the dataset's ``targets`` attribute when it has one (as
+            torchvision's datasets do) without loading any input, else by
+            loading each item once. Only the first item's input is checked
+            (finite values; for images, the rules of arrays of images).
+            Iterable-style datasets are not accepted.
+        y : array-like or None, default=None
+            Targets; None when X is a Dataset.
 
         Returns
         -------
@@ -470,6 +519,11 @@ class BaseTorchEstimator(BaseEstimator):
            Networks", WACV 2017, https://arxiv.org/abs/1506.01186
         """
         self._check_not_trimmed("lr_find")
+        if is_dataset(X):
+            raise TypeError(
+                f"{type(self).__name__}.lr_find needs in-memory data (arrays or tensors); "
+                "X is a Dataset. Run it on a sample loaded into arrays."
+            )
         return lr_find(self, X, y, start_lr=start_lr, end_lr=end_lr, num_iter=num_iter,
                        smoothing=smoothing, diverge_threshold=diverge_threshold)
 
@@ -487,16 +541,42 @@ class BaseTorchEstimator(BaseEstimator):
 
     def _prepare_fit(self, X: Any, y: Any, classes: Any, reset: bool):
         """Validate and convert the data; with ``reset``, also pick the device
-        and draw the seed of a new fit."""
-        X, y = self._validate_targets(X, as_array_input(y), reset=reset)
-        targets, n_outputs = self._encode_targets(y, classes, reset=reset)
-        inputs = X if isinstance(X, torch.Tensor) else to_tensor(X)
+        and draw the seed of a new fit.
+
+        ``inputs`` is a tensor, or for a Dataset X an :class:`EncodedDataset`
+        (its items converted, its targets ``targets``)."""
+        if is_dataset(X):
+            inputs, targets, n_outputs = self._prepare_dataset(X, y, classes, reset)
+        else:
+            X, y = self._validate_targets(X, as_array_input(y), reset=reset)
+            targets, n_outputs = self._encode_targets(y, classes, reset=reset)
+            inputs = X if isinstance(X, torch.Tensor) else to_tensor(X)
         if reset:
             device = resolve_device(self.device, type(self).__name__)
             seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         else:
             device, seed = torch.device(self.net_.device), None
         return inputs, targets, n_outputs, device, seed
+
+    def _prepare_dataset(self, X: Any, y: Any, classes: Any, reset: bool):
+        """The general path's ``_prepare_fit``: check the first item, collect
+        and encode every target, wrap X."""
+        owner = type(self).__name__
+        if y is not None:
+            raise ValueError(
+                f"{owner}.fit got a Dataset as X and a y as well; a Dataset's items carry "
+                "their own targets as (x, y) pairs. Pass y=None."
+            )
+        if len(X) == 0:
+            raise ValueError(f"{owner} needs at least one sample; the Dataset X is empty.")
+        convert = self._sample_converter()
+        sample = convert(split_item(X[0], 0, owner)[0])
+        self._check_dataset_sample(sample, reset)
+        if reset:
+            self._input_shape = tuple(sample.shape)
+        y = self._validate_dataset_targets(collect_targets(X, owner))
+        targets, n_outputs = self._encode_targets(y, classes, reset=reset)
+        return EncodedDataset(X, targets, convert), targets, n_outputs
 
     def _fit(self, X: Any, y: Any, *, classes: Any, epochs: int, warm: bool) -> BaseTorchEstimator:
         initialize = not (warm and self._is_fitted())
@@ -514,16 +594,27 @@ class BaseTorchEstimator(BaseEstimator):
             else:
                 self._set_rng_state(self._rng_state)
             train, valid = self._split(inputs, targets, self._split_seed)
+            general = isinstance(inputs, EncodedDataset)
             if initialize:
-                # One sample's shape, for summary() and exporters.
-                self._input_shape = tuple(inputs.shape[1:])
-                self.net_ = self._build_net(device, train[0], n_outputs, validating=bool(valid))
+                if general:
+                    # The first two samples stand for the data in building.
+                    sample = torch.stack([train[0][i][0] for i in range(min(2, len(train[0])))])
+                    self.net_ = self._build_net(device, sample, n_outputs,
+                                                validating=bool(valid), n_train=len(train[0]))
+                else:
+                    # One sample's shape, for summary() and exporters.
+                    self._input_shape = tuple(inputs.shape[1:])
+                    self.net_ = self._build_net(device, train[0], n_outputs,
+                                                validating=bool(valid))
                 self.net_.estimator = self
                 if self.resume_from is not None:
                     epochs = max(0, epochs - load_training_state(self.net_, self.resume_from))
-            train, valid = _to_device(train, device), valid and _to_device(valid, device)
             net = self.net_
-            net.train_split = predefined_split(TensorDataset(*valid)) if valid else None
+            if general:
+                net.train_split = predefined_split(valid[0]) if valid else None
+            else:
+                train, valid = _to_device(train, device), valid and _to_device(valid, device)
+                net.train_split = predefined_split(TensorDataset(*valid)) if valid else None
             net.max_epochs = epochs
             net.partial_fit(*train)
             # The validation data must not live on in the fitted net (or its
@@ -553,9 +644,12 @@ class BaseTorchEstimator(BaseEstimator):
         return 0.1 if self.early_stopping is not None else None
 
     def _split(self, inputs: torch.Tensor, targets: torch.Tensor, seed: int):
+        """Hold out the validation data: tensors are indexed; an
+        :class:`EncodedDataset` is split into two subsets of it."""
         share = self._validation_share()
+        general = isinstance(inputs, EncodedDataset)
         if share is None:
-            return (inputs, targets), None
+            return ((inputs,) if general else (inputs, targets)), None
         n_samples = len(inputs)
         n_valid = int(np.ceil(share * n_samples))
         if n_valid < 1 or n_samples - n_valid < 1:
@@ -574,6 +668,8 @@ class BaseTorchEstimator(BaseEstimator):
         train_idx, valid_idx = train_test_split(
             np.arange(n_samples), test_size=n_valid, random_state=seed, stratify=labels
         )
+        if general:
+            return (inputs.subset(train_idx),), (inputs.subset(valid_idx),)
         train_idx, valid_idx = torch.from_numpy(train_idx), torch.from_numpy(valid_idx)
         return (inputs[train_idx], targets[train_idx]), (inputs[valid_idx], targets[valid_idx])
 
@@ -585,9 +681,12 @@ class BaseTorchEstimator(BaseEstimator):
         validating: bool,
         *,
         pretrained: bool = True,
+        n_train: int | None = None,
     ) -> SktorchNet:
         """Build and initialize the skorch net for a fit.
 
+        ``inputs`` is the training data, or a batch of its first samples
+        with ``n_train`` the number of training samples (a Dataset).
         ``pretrained=False`` builds the same architecture without reading
         pretrained weights, for a caller that loads every weight itself
         (``sktorch.load``).
@@ -647,7 +746,8 @@ class BaseTorchEstimator(BaseEstimator):
         callbacks = [("lr_log", LearningRateLog())]
         if metrics:
             callbacks.append(("metrics", ValidationMetrics(self.metrics)))
-        schedule = self._scheduler_callback(options, len(inputs), validating)
+        n_train = len(inputs) if n_train is None else n_train
+        schedule = self._scheduler_callback(options, n_train, validating)
         if schedule is not None:
             callbacks.append(("lr_scheduler", schedule))
         if self.checkpoint_dir is not None:
@@ -698,7 +798,10 @@ class BaseTorchEstimator(BaseEstimator):
             init_options=init_options,
             freeze=freeze,
             augment=augment,
+            loader_seed=getattr(self, "_split_seed", None),
             **{f"module__{k}": v for k, v in module_options.items()},
+            **{k: v for k, v in options.items() if k.startswith(("iterator_train__",
+                                                                  "iterator_valid__"))},
             **{f"criterion__{k}": v for k, v in criterion_options.items()},
             **{f"optimizer__{k}": v for k, v in optimizer_options.items()},
             **{f"compile__{k}": v for k, v in compile_options.items()},
@@ -881,7 +984,12 @@ class BaseTorchEstimator(BaseEstimator):
         the average is returned; without it, ``link`` of the outputs.
         """
         check_is_fitted(self)
-        inputs = self._predict_inputs(X)
+        if is_dataset(X):
+            batches = self._dataset_batches(X)
+        else:
+            inputs = self._predict_inputs(X)
+            batches = (inputs[start : start + _PREDICT_CHUNK_ROWS]
+                       for start in range(0, len(inputs), _PREDICT_CHUNK_ROWS))
         views = resolve_tta(self.tta, type(self).__name__)
         net = self.net_
         module = net.module_
@@ -889,8 +997,8 @@ class BaseTorchEstimator(BaseEstimator):
             module.eval()
         outputs = []
         with torch.inference_mode(), net.autocast():
-            for start in range(0, len(inputs), _PREDICT_CHUNK_ROWS):
-                batch = inputs[start : start + _PREDICT_CHUNK_ROWS].to(net.device)
+            for batch in batches:
+                batch = batch.to(net.device)
                 outputs.append(_first_output(module(batch)).float().cpu())
                 for view in views:
                     outputs.append(_first_output(module(view(batch))).float().cpu())
@@ -902,6 +1010,25 @@ class BaseTorchEstimator(BaseEstimator):
             return sum(link(output.double()) for output in per_view) / n_views
         output = outputs[0] if len(outputs) == 1 else torch.cat(outputs)
         return link(output.double()) if link is not None else output
+
+    def _dataset_batches(self, X: Any) -> Any:
+        """Batches of the inputs of a Dataset X (items (x, y) or x), checked
+        against the fit on the first, loaded by a ``DataLoader`` in order
+        (``batch_size`` samples at a time; ``iterator_valid__`` options
+        apply)."""
+        owner = type(self).__name__
+        if len(X) == 0:
+            raise ValueError(f"{owner} needs at least one sample; the Dataset X is empty.")
+        inputs = X.inputs() if isinstance(X, EncodedDataset) else InputsOf(
+            X, self._sample_converter())
+        self._check_dataset_sample(inputs[0], reset=False)
+        options = params_for("iterator_valid", self._option_params())
+        options.pop("shuffle", None)
+        options.setdefault("batch_size", self.batch_size)
+        # Its own generator: without one a DataLoader draws from the user's
+        # global random state, which predicting must not change.
+        options.setdefault("generator", torch.Generator())
+        return torch.utils.data.DataLoader(inputs, **options)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)

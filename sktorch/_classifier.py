@@ -13,7 +13,12 @@ from torch import nn
 
 from sktorch._base import BaseTorchEstimator, fill_doc
 from sktorch._registry import accepted_arguments
-from sktorch._validation import as_array_input, check_classification_targets, validate_data
+from sktorch._validation import (
+    as_array_input,
+    check_classification_targets,
+    column_or_1d,
+    validate_data,
+)
 from sktorch.losses import LOSSES
 
 
@@ -170,8 +175,9 @@ class TorchClassifier(ClassifierMixin, BaseTorchEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Input data.
+        X : array-like of shape (n_samples, n_features), or Dataset
+            Input data; or a map-style Dataset of samples or (x, y) pairs,
+            loaded ``batch_size`` at a time.
 
         Returns
         -------
@@ -191,8 +197,9 @@ class TorchClassifier(ClassifierMixin, BaseTorchEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Input data.
+        X : array-like of shape (n_samples, n_features), or Dataset
+            Input data; or a map-style Dataset of samples or (x, y) pairs,
+            loaded ``batch_size`` at a time.
 
         Returns
         -------
@@ -208,6 +215,11 @@ class TorchClassifier(ClassifierMixin, BaseTorchEstimator):
         X, y = validate_data(self, X, y, dtype=np.float32, reset=reset)
         check_classification_targets(y)
         return X, y
+
+    def _validate_dataset_targets(self, y):
+        y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        return y
 
     def _encode_targets(self, y, classes, reset):
         owner = type(self).__name__

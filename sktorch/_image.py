@@ -3,6 +3,7 @@ pretrained torchvision model."""
 
 from __future__ import annotations
 
+import functools
 import os
 from numbers import Integral, Real
 from typing import Any
@@ -15,6 +16,7 @@ from torch import nn
 
 from sktorch._base import fill_doc
 from sktorch._classifier import TorchClassifier
+from sktorch._data import image_sample
 from sktorch._registry import _did_you_mean, accepted_arguments
 from sktorch._validation import (
     Interval,
@@ -354,6 +356,15 @@ class ImageClassifier(TorchClassifier):
                 f"X holds images of shape (C, H, W) = {tuple(images.shape[1:])}, but "
                 f"{type(self).__name__} was fitted on {self.image_shape_}."
             )
+
+    def _sample_converter(self):
+        # A Dataset's images, one at a time, by the rules of arrays of images.
+        return functools.partial(image_sample, owner=type(self).__name__)
+
+    def _check_dataset_sample(self, sample, reset):
+        super()._check_dataset_sample(sample, reset)
+        if reset:
+            self.image_shape_ = tuple(sample.shape)
 
     # ------------------------------------------------------------ module
     def _module_spec(self, options, inputs, n_outputs, pretrained):

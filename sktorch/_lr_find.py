@@ -106,7 +106,7 @@ def lr_find(
     probe = clone(estimator).set_params(
         lr=start_lr, lr_scheduler=None, early_stopping=None, validation_fraction=None,
         accumulate_grad_batches=1, warm_start=False, verbose=0, checkpoint_dir=None,
-        resume_from=None,
+        resume_from=None, metrics=None, tensorboard=None,
     )
     for key in list(probe._option_params()):
         if key.startswith("lr_scheduler__"):

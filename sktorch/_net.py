@@ -78,12 +78,19 @@ class TensorBatches:
 
 class AugmentedBatches:
     """Training batches with ``augment`` applied to their inputs, on the
-    training device (a batch not there yet is moved first)."""
+    training device (a batch not there yet is moved first).
 
-    def __init__(self, batches: Any, augment: Callable, device: torch.device) -> None:
+    With ``joint``, inputs and targets (images and their masks) are
+    transformed together by ``augment.pair`` (see
+    :meth:`sktorch._augment.BatchAugment.pair`).
+    """
+
+    def __init__(self, batches: Any, augment: Callable, device: torch.device,
+                 joint: bool = False) -> None:
         self.batches = batches
         self.augment = augment
         self.device = device
+        self.joint = joint
 
     def __len__(self) -> int:
         return len(self.batches)
@@ -96,7 +103,15 @@ class AugmentedBatches:
                     "augment transforms tensors; this training batch holds "
                     f"{type(Xi).__name__} inputs."
                 )
-            yield self.augment(Xi.to(self.device)), yi
+            if self.joint:
+                if not isinstance(yi, torch.Tensor):
+                    raise TypeError(
+                        "augment transforms images and masks together; this training "
+                        f"batch holds {type(yi).__name__} targets."
+                    )
+                yield self.augment.pair(Xi.to(self.device), yi.to(self.device))
+            else:
+                yield self.augment(Xi.to(self.device)), yi
 
 
 class FastHistory(History):
@@ -128,7 +143,8 @@ class SktorchNet(NeuralNet):
     training options.
 
     A :class:`TensorDataset` is cut into batches by :class:`TensorBatches`;
-    any other dataset goes through skorch's ``DataLoader`` path as usual.
+    any other dataset goes through skorch's ``DataLoader`` path, shuffled
+    for training in the order the in-memory path would draw.
 
     With mixed precision, gradient clipping or gradient accumulation, the
     training step is sktorch's: forward and loss under ``torch.autocast``,
@@ -154,6 +170,14 @@ class SktorchNet(NeuralNet):
         Applied to the inputs of every training batch (on the device the
         batch is on), before the callbacks see the batch; never to
         validation batches.
+    augment_targets : bool
+        Transform inputs and targets together with ``augment.pair(X, y)``
+        (segmentation: a flip moves the image and its mask alike).
+    loader_seed : int or None
+        Seeds the generator of the training ``DataLoader`` of a general
+        (not in-memory) dataset, which seeds its worker processes; None
+        leaves it to the ``DataLoader``, which then draws from torch's
+        random state.
     """
 
     def __init__(
@@ -166,6 +190,8 @@ class SktorchNet(NeuralNet):
         init_options: dict[str, Any] | None = None,
         freeze: tuple[str, ...] = (),
         augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        augment_targets: bool = False,
+        loader_seed: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
@@ -176,6 +202,8 @@ class SktorchNet(NeuralNet):
         self.init_options = init_options
         self.freeze = freeze
         self.augment = augment
+        self.augment_targets = augment_targets
+        self.loader_seed = loader_seed
         # Per-epoch accumulation plan, set at each epoch's start; empty
         # outside an epoch (e.g. single steps of a learning-rate range test).
         self._batch_weights: list[tuple[float, bool]] = []
@@ -369,6 +397,28 @@ class SktorchNet(NeuralNet):
             if isinstance(module, torch.nn.Module) and module.training != training:
                 module.train(training)
 
+    def _loader(self, dataset, training):
+        """skorch's ``DataLoader`` for a general dataset. For training it is
+        shuffled as the in-memory path shuffles (unless ``iterator_train__``
+        options say otherwise): a ``torch.randperm`` order drawn from torch's
+        random state each epoch. Its own generator, seeded from
+        ``loader_seed`` and the epoch, seeds worker processes, so the loader
+        draws nothing else from torch's random state (a ``DataLoader``
+        without one draws its workers' base seed there, on every pass)."""
+        from sktorch._data import PermutationSampler
+
+        prefix = "iterator_train" if training else "iterator_valid"
+        kwargs = self.get_params_for(prefix)
+        kwargs.setdefault("batch_size", self.batch_size)
+        if kwargs["batch_size"] == -1:
+            kwargs["batch_size"] = len(dataset)
+        if training and not {"sampler", "batch_sampler", "shuffle"} & kwargs.keys():
+            kwargs["sampler"] = PermutationSampler(len(dataset))
+        if "generator" not in kwargs and self.loader_seed is not None:
+            seed = self.loader_seed + len(self.history)
+            kwargs["generator"] = torch.Generator().manual_seed(seed)
+        return getattr(self, prefix)(dataset, **kwargs)
+
     def get_iterator(self, dataset, training=False):
         if isinstance(dataset, TensorDataset):
             prefix = "iterator_train" if training else "iterator_valid"
@@ -377,7 +427,8 @@ class SktorchNet(NeuralNet):
                 batch_size = len(dataset)
             iterator = TensorBatches(dataset, batch_size, shuffle=training)
         else:
-            iterator = super().get_iterator(dataset, training=training)
+            iterator = self._loader(dataset, training)
         if training and self.augment is not None:
-            return AugmentedBatches(iterator, self.augment, _as_device(self.device))
+            return AugmentedBatches(iterator, self.augment, _as_device(self.device),
+                                    joint=getattr(self, "augment_targets", False))
         return iterator

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.base import RegressorMixin
+from sklearn.utils import check_array
 
 from sktorch._base import BaseTorchEstimator, fill_doc
 from sktorch._validation import as_array_input, validate_data
@@ -142,8 +143,9 @@ class TorchRegressor(RegressorMixin, BaseTorchEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Input data.
+        X : array-like of shape (n_samples, n_features), or Dataset
+            Input data; or a map-style Dataset of samples or (x, y) pairs,
+            loaded ``batch_size`` at a time.
 
         Returns
         -------
@@ -164,6 +166,9 @@ class TorchRegressor(RegressorMixin, BaseTorchEstimator):
         return validate_data(
             self, X, y, dtype=np.float32, multi_output=True, y_numeric=True, reset=reset
         )
+
+    def _validate_dataset_targets(self, y):
+        return check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
 
     def _encode_targets(self, y, classes, reset):
         y = np.asarray(y, dtype=np.float32)

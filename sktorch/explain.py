@@ -85,8 +85,9 @@ def grad_cam(
     sklearn.exceptions.NotFittedError
         If the estimator is not fitted.
     ValueError
-        If the estimator does not take images or is not a classifier, if a
-        target is not a class, or if ``layer`` is not a usable layer.
+        If the estimator does not take images or is not a classifier (a
+        segmenter is not supported), if a target is not a class, or if
+        ``layer`` is not a usable layer.
 
     Notes
     -----
@@ -144,6 +145,14 @@ def grad_cam(
         raise ValueError(
             f"grad_cam explains the class scores of a classifier; {owner} has no "
             "classes_. Use an image classifier such as ImageClassifier."
+        )
+    from sktorch._segmenter import ImageSegmenter
+
+    if isinstance(estimator, ImageSegmenter):
+        raise ValueError(
+            f"grad_cam is not supported for segmenters: it explains one class score per "
+            f"image, and {owner} scores every pixel. Its predict_proba gives the "
+            "per-pixel probabilities of each class."
         )
     inputs = estimator._predict_inputs(X)
     n_images, height, width = len(inputs), inputs.shape[-2], inputs.shape[-1]

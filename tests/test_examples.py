@@ -63,7 +63,20 @@ def test_digits_images_example_finetunes_and_draws(tmp_path):
     out = result.stdout
     assert float(re.search(r"CNN test accuracy: ([0-9.]+)", out).group(1)) > 0.95
     assert float(re.search(r"Finetuned ResNet-18 test accuracy: ([0-9.]+)", out).group(1)) > 0.9
-    assert out.count("'augment__amount'") == 4  # the grid, one line per candidate
+    # The grid: one line per candidate.
+    assert len(re.findall(r"^  \{'augment__amount': ", out, flags=re.M)) == 4
     for picture in ("noisy_samples.png", "grad_cam.png"):
         assert (tmp_path / picture).stat().st_size > 5_000
     assert (tmp_path / "resnet18_digits_0-4.pt").exists()
+
+
+def test_segmentation_example_reaches_its_iou_and_draws(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "segmentation.py"), str(tmp_path)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert float(re.search(r"Shapes held-out mean IoU: ([0-9.]+)", out).group(1)) >= 0.85
+    assert float(re.search(r"Coins held-out mean IoU: ([0-9.]+)", out).group(1)) >= 0.8
+    assert (tmp_path / "segmentation.png").stat().st_size > 5_000

@@ -71,3 +71,16 @@ def test_bad_arguments(iris, kwargs, match):
     X, y = iris
     with pytest.raises(ValueError, match=match):
         TorchClassifier().lr_find(X, y, **kwargs)
+
+
+def test_lr_find_ignores_validation_metrics_and_logging(tmp_path):
+    # The range test trains without a validation split: metrics, which need
+    # one, and TensorBoard runs are left out of the probe.
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    clf = TorchClassifier(metrics=("accuracy",), validation_fraction=0.2,
+                          tensorboard=tmp_path / "runs", random_state=0)
+    result = clf.lr_find(X, y, num_iter=10)
+    assert len(result.lrs) == len(result.losses) > 0
+    assert not (tmp_path / "runs").exists()

@@ -6,8 +6,11 @@ import inspect
 
 import pytest
 
+import sktorch
+
 PUBLIC_MODULES = ["sktorch", "sktorch.losses", "sktorch.models", "sktorch.optim", "sktorch.schedulers",
-                  "sktorch.callbacks", "sktorch.exceptions", "sktorch.transforms", "sktorch.explain"]
+                  "sktorch.callbacks", "sktorch.exceptions", "sktorch.transforms", "sktorch.explain",
+                  "sktorch.metrics"]
 
 
 def _public_names():
@@ -42,3 +45,20 @@ def test_estimator_docstrings_document_every_parameter():
         for name in inspect.signature(est).parameters:
             label = "**kwargs" if name == "kwargs" else name
             assert f"\n    {label} : " in doc, f"{est.__name__} does not document {name}"
+
+
+@pytest.mark.parametrize("name", ["TorchClassifier", "TorchRegressor", "ImageClassifier",
+                                  "ImageSegmenter"])
+def test_every_estimator_signature_matches_its_constraints(name):
+    # Each estimator spells out its whole signature (scikit-learn reads
+    # hyperparameters from it); a hyperparameter added to the base or to a
+    # parent class must appear in every subclass's signature too.
+    cls = getattr(sktorch, name)
+    signature = {
+        p for p, v in inspect.signature(cls.__init__).parameters.items()
+        if p != "self" and v.kind is not v.VAR_KEYWORD
+    }
+    assert signature == set(cls._parameter_constraints)
+    for parent in cls.__mro__[1:]:
+        if "_parameter_constraints" in vars(parent):
+            assert set(parent._parameter_constraints) <= signature, parent.__name__

@@ -37,6 +37,8 @@ def resolve_metrics(
     metrics : str, callable, (name, callable) pair, sequence of those, dict or None
         scikit-learn scorer names (:func:`sklearn.metrics.get_scorer_names`:
         ``'accuracy'``, ``'f1_macro'``, ``'neg_log_loss'``, ``'r2'``...),
+        sktorch's scorer names (``'mean_iou'``, ``'dice'``; these resolve to
+        their scorer objects),
         scorers ``scorer(estimator, X, y) -> float`` (named by their
         ``__name__``, or by their metric's for :func:`~sklearn.metrics.make_scorer`
         objects), ``(name, scorer)`` pairs, or a dict of those.
@@ -72,17 +74,25 @@ def resolve_metrics(
             f"The {param!r} parameter of {owner} must be a tuple of scikit-learn scorer "
             f"names or scorers. Got {metrics!r} instead."
         )
+    from sktorch.metrics import SCORERS
+
     valid = sorted(get_scorer_names())
     scorers: dict[str, str | Callable] = {}
     for item in items:
         if isinstance(item, str):
-            if item not in valid:
+            if item in SCORERS:
+                # sktorch's own scorer names (sktorch.metrics: 'mean_iou', 'dice').
+                name, scorer = item, SCORERS.get_class(item)
+            elif item not in valid:
+                ours = SCORERS.names()
                 raise InvalidParameterError(
                     f"The {param!r} parameter of {owner} got the unknown scorer name "
                     f"{item!r}. Valid names are those of sklearn.metrics.get_scorer_names(): "
-                    f"{valid}." + _did_you_mean(item, valid)
+                    f"{valid}, and sktorch.metrics.list_scorers()' own: {ours}."
+                    + _did_you_mean(item, valid + ours)
                 )
-            name, scorer = item, item
+            else:
+                name, scorer = item, item
         elif isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[0], str):
             name, scorer = item
             if not (isinstance(scorer, str) or callable(scorer)):
@@ -232,7 +242,9 @@ class ValidationMetrics(Callback):
         scikit-learn scorer names (``'accuracy'``, ``'balanced_accuracy'``,
         ``'f1_macro'``, ``'roc_auc_ovr'``, ``'neg_log_loss'``, ``'r2'``,
         ``'neg_mean_squared_error'``...: any of
-        :func:`sklearn.metrics.get_scorer_names`), callable scorers
+        :func:`sklearn.metrics.get_scorer_names`), sktorch's
+        (``'mean_iou'``, ``'dice'``: :func:`sktorch.metrics.list_scorers`),
+        callable scorers
         ``scorer(estimator, X, y) -> float`` recorded under their
         ``__name__``, ``(name, scorer)`` pairs, or a dict of those. Checked
         when the net is initialized.
@@ -255,7 +267,8 @@ class ValidationMetrics(Callback):
     in order.
 
     ``X_valid`` is a NumPy array (a DataFrame with the fitted column names
-    when the estimator was fitted on one); ``y_valid`` is what
+    when the estimator was fitted on one; a CPU tensor for images
+    (n, C, H, W)); ``y_valid`` is what
     ``estimator._decode_targets`` gives back: labels for a classifier, the
     target array for a regressor. In a bare skorch net (no sktorch
     estimator), the net itself is scored with ``y`` as a NumPy array.
@@ -298,7 +311,12 @@ class ValidationMetrics(Callback):
             raise _no_validation_error(net, self.scorers_)
         estimator = getattr(net, "estimator", None)
         X, y = dataset_valid.X, dataset_valid.y
-        X = X.detach().cpu().numpy() if isinstance(X, torch.Tensor) else X
+        if isinstance(X, torch.Tensor):
+            # Images (n, C, H, W) stay a tensor, which image estimators read
+            # channels-first; as a uint8 array they would read it as
+            # channels-last (n, H, W, C), the layout of decoded image files.
+            X = X.detach().cpu()
+            X = X if X.ndim == 4 else X.numpy()
         if estimator is not None:
             y = estimator._decode_targets(y)
             names = getattr(estimator, "feature_names_in_", None)

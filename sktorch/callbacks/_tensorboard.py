@@ -331,6 +331,9 @@ class TensorBoard(Callback):
     image_batch_ : torch.Tensor or None
         The images (on the CPU) of the last grid written, for
         :meth:`add_extra_images`; not pickled.
+    target_batch_ : torch.Tensor or None
+        The targets of those images (as the loss takes them), when they are
+        a tensor; not pickled.
 
     See Also
     --------
@@ -387,6 +390,7 @@ class TensorBoard(Callback):
         self.writer_ = None
         self.run_dir_ = None
         self.image_batch_ = None
+        self.target_batch_ = None
         self.epochs_logged_ = 0
         self.first_epoch_ = None
         self.graph_done_ = False
@@ -424,7 +428,7 @@ class TensorBoard(Callback):
         # gradients are per-epoch scratch. None of them belongs in a pickle
         # or a deep copy.
         state = self.__dict__.copy()
-        for key in ("writer_", "image_batch_", "gradients_"):
+        for key in ("writer_", "image_batch_", "target_batch_", "gradients_"):
             if key in state:
                 state[key] = None
         return state
@@ -452,6 +456,7 @@ class TensorBoard(Callback):
             writer.close()
             self.writer_ = None
             self.image_batch_ = None
+            self.target_batch_ = None
             self.gradients_ = None
 
     # ----------------------------------------------------------------- epochs
@@ -490,6 +495,10 @@ class TensorBoard(Callback):
             self._log_graph(net, X)
         if isinstance(X, torch.Tensor) and X.ndim == 4 and self._image_epoch(net):
             self.image_batch_ = X[: self.max_images].detach().cpu()
+            y = batch[1] if isinstance(batch, (tuple, list)) and len(batch) > 1 else None
+            self.target_batch_ = (
+                y[: self.max_images].detach().cpu() if isinstance(y, torch.Tensor) else None
+            )
             grid = _image_grid(self.image_batch_)
             self.writer_.add_image("images/train_batch", grid, global_step=self._epoch(net))
 
@@ -521,10 +530,13 @@ class TensorBoard(Callback):
         """Hook for subclasses: write more images at an image epoch.
 
         Called at the end of the epochs where images are written (whatever
-        the input's shape), after the epoch's scalars and histograms; does
-        nothing here. A segmentation estimator uses it to show predicted
-        masks beside the true ones; :attr:`image_batch_` holds the images of
-        the epoch's grid, when there is one.
+        the input's shape), after the epoch's scalars and histograms.
+        :attr:`image_batch_` holds the images of the epoch's grid, when there
+        is one, and :attr:`target_batch_` their targets. Here it hands them
+        to the estimator being trained when that one draws images of its own
+        (:class:`~sktorch.ImageSegmenter` writes each image beside its true
+        and its predicted mask, as ``images/masks``); otherwise it does
+        nothing.
 
         Parameters
         ----------
@@ -535,6 +547,9 @@ class TensorBoard(Callback):
         epoch : int
             The epoch, 1-based: the ``global_step`` to write at.
         """
+        draw = getattr(getattr(net, "estimator", None), "_tensorboard_images", None)
+        if draw is not None and self.image_batch_ is not None:
+            draw(writer, net, epoch, self.image_batch_, self.target_batch_)
 
     # --------------------------------------------------------------- writing
     def _log_scalars(self, net) -> None:

@@ -11,17 +11,23 @@ from sktorch.models._cnn import SmallCNN
 from sktorch.models._image import ImageModel, torchvision_models
 from sktorch.models._init import INITIALIZERS
 from sktorch.models._mlp import MLP
+from sktorch.models._segmentation import SegmentationModel, torchvision_segmentation_models
+from sktorch.models._unet import UNet
 
 __all__ = [
     "ImageModel",
     "MLP",
+    "SegmentationModel",
     "SmallCNN",
+    "UNet",
     "get_model",
     "list_image_models",
     "list_initializers",
     "list_models",
+    "list_segmentation_models",
     "register_image_model",
     "register_model",
+    "register_segmentation_model",
 ]
 
 MODELS = Registry("model", base=nn.Module, base_name="torch.nn.Module")
@@ -31,6 +37,11 @@ MODELS.register("mlp", MLP)
 # models are accepted by name beside these.
 IMAGE_MODELS = Registry("image model", base=nn.Module, base_name="torch.nn.Module")
 IMAGE_MODELS.register("cnn", SmallCNN)
+
+# Networks for ImageSegmenter, by name; torchvision's segmentation models are
+# accepted by name beside these.
+SEGMENTATION_MODELS = Registry("segmentation model", base=nn.Module, base_name="torch.nn.Module")
+SEGMENTATION_MODELS.register("unet", UNet)
 
 
 def get_model(name: str, **options: Any) -> nn.Module:
@@ -114,6 +125,44 @@ def register_image_model(name: str, cls: type[nn.Module] | None = None) -> Any:
     True
     """
     return IMAGE_MODELS.register(name, cls)
+
+
+def list_segmentation_models() -> list[str]:
+    """Names accepted by :class:`~sktorch.ImageSegmenter`'s ``module``:
+    sktorch's segmentation networks ('unet', and any registered), then
+    torchvision's segmentation models ('fcn_resnet50',
+    'deeplabv3_mobilenet_v3_large', 'lraspp_mobilenet_v3_large', ...).
+
+    Examples
+    --------
+    >>> from sktorch.models import list_segmentation_models
+    >>> {"unet", "lraspp_mobilenet_v3_large"} <= set(list_segmentation_models())
+    True
+    """
+    return SEGMENTATION_MODELS.names() + torchvision_segmentation_models()
+
+
+def register_segmentation_model(name: str, cls: type[nn.Module] | None = None) -> Any:
+    """Register an ``nn.Module`` class as :class:`~sktorch.ImageSegmenter`'s
+    ``module=name``; usable as a decorator.
+
+    Its ``__init__`` gets ``in_channels`` and ``out_features`` (the number
+    of score maps) from the data when it takes them; its forward pass maps
+    a batch (N, C, H, W) to scores (N, out_features, h, w), brought to
+    (H, W) when h, w differ. A class attribute ``head`` names the layer that
+    gives the scores (else the last convolution is taken).
+
+    Examples
+    --------
+    >>> from sktorch.models import UNet, register_segmentation_model, list_segmentation_models
+    >>> @register_segmentation_model("small_unet_doc_example")
+    ... class SmallUNet(UNet):
+    ...     def __init__(self, in_channels=1, out_features=2):
+    ...         super().__init__(in_channels, out_features, depth=2, width=8)
+    >>> "small_unet_doc_example" in list_segmentation_models()
+    True
+    """
+    return SEGMENTATION_MODELS.register(name, cls)
 
 
 def list_initializers() -> list[str]:

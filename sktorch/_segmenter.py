@@ -1,0 +1,702 @@
+"""ImageSegmenter: semantic segmentation, one class label per pixel, with a
+U-Net or a torchvision segmentation model."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from skorch.utils import params_for
+from torch import nn
+
+from sktorch._augment import hflip, resolve_tta
+from sktorch._base import fill_doc
+from sktorch._image import ImageClassifier, images_to_tensor
+from sktorch._registry import _did_you_mean, accepted_arguments
+from sktorch._validation import as_array_input, check_is_fitted
+from sktorch.exceptions import InvalidParameterError
+from sktorch.metrics import mean_iou
+from sktorch.models import SEGMENTATION_MODELS
+from sktorch.models._image import (
+    first_conv_channels,
+    is_weights_path,
+    load_local_weights,
+    load_torchvision_weights,
+    replace_head,
+    torchvision_weights,
+)
+from sktorch.models._segmentation import (
+    SegmentationModel,
+    backbone_weights,
+    build_torchvision_segmentation,
+    drop_aux_classifier,
+    replace_class_convolutions,
+    segmentation_preprocessing,
+    torchvision_segmentation_models,
+)
+
+_MASK_HELP = (
+    "y holds one mask per image of X: an array (n, H, W) (or (n, 1, H, W)) of class "
+    "labels, integers, strings or booleans, of the images' height and width."
+)
+
+# Mask colours for TensorBoard: background black, then well-separated hues
+# (matplotlib's tab10), cycled beyond ten classes.
+_PALETTE = torch.tensor([
+    (0, 0, 0), (31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40),
+    (148, 103, 189), (140, 86, 75), (227, 119, 194), (188, 189, 34), (23, 190, 207),
+], dtype=torch.float32) / 255
+
+
+class ImageSegmenter(ImageClassifier):
+    """Semantic segmentation: one class label per pixel, with a U-Net or a
+    torchvision segmentation model, as a scikit-learn estimator.
+
+    X holds images, in every form :class:`~sktorch.ImageClassifier` takes;
+    y holds one mask per image, an array (n, H, W) of class labels at the
+    images' height and width: integers of any values, strings or booleans
+    (``classes_`` maps them to the network's channels and back). The network
+    is ``module_.model``, inside a :class:`~sktorch.models.SegmentationModel`
+    that brings the images to what it expects (floats in [0, 1], three
+    channels for an RGB backbone, the weights' resize and normalization) and
+    brings its scores back to the height and width of the input, so that
+    ``predict`` gives masks (n, H, W) of the images as given and
+    ``predict_proba`` probabilities (n, K, H, W).
+
+    With a loss in binary mode, the default for masks of two classes (e.g.
+    booleans) with ``criterion='dice_ce'``, 'dice', 'focal' or 'tversky',
+    or with ``criterion='bce'``, the network has one output channel, scored
+    with a sigmoid; otherwise one channel per class, scored with a softmax
+    (``criterion='cross_entropy'`` on two classes gives two). Losses that
+    take a ``mode`` get it from the task unless ``criterion__mode`` is
+    given; those that take ``batch`` get ``batch=True``: the overlap of a
+    class is summed over the whole batch, so an image without that class
+    does not ask for a probability of exactly zero everywhere (the
+    convention of segmentation_models_pytorch).
+
+    Parameters
+    ----------
+    module : str, nn.Module class or instance, default='unet'
+        'unet' (:class:`~sktorch.models.UNet`; ``module__depth``,
+        ``module__width``, ``module__bilinear``...), a torchvision
+        segmentation architecture by name ('lraspp_mobilenet_v3_large',
+        'deeplabv3_mobilenet_v3_large', 'fcn_resnet50', ...; see
+        :func:`sktorch.models.list_segmentation_models`), or the user's
+        network: a batch (N, C, H, W) to scores (N, K, h, w), its class
+        getting ``in_channels`` and ``out_features`` when its ``__init__``
+        takes them. A torchvision model is built with ``num_classes`` fitted
+        to ``classes_`` (with weights, the convolutions that score the
+        weights' classes are replaced); its auxiliary classifier is dropped,
+        since only its main output ``'out'`` is trained and predicted.
+    weights : str, path or None, default=None
+        Pretrained weights of a torchvision segmentation architecture: a
+        name of its weights enum ('DEFAULT', 'COCO_WITH_VOC_LABELS_V1'),
+        read from torch's hub cache (``$TORCH_HOME/hub/checkpoints``, where
+        torchvision downloads them, and where to put the file on a machine
+        without network), or the path of a local state_dict file (the
+        scoring layers' weights are kept only when they fit the classes).
+        With torchvision weights, the images are resized (shorter side to
+        520 pixels) and normalized as the weights' own transforms do; the
+        scores come back at the images' size.
+    weights_backbone : str or None, default=None
+        Pretrained weights of the backbone alone of a torchvision
+        segmentation architecture, a name of the backbone's weights enum
+        ('DEFAULT', 'IMAGENET1K_V1'), read from the hub cache like
+        ``weights``; the images are then normalized as those weights expect,
+        and not resized. None (unlike torchvision's own default, which
+        downloads ImageNet weights) starts the backbone untrained. Not with
+        ``weights``, which hold the backbone already.
+    image_size : int, tuple of int or None, default=None
+        Resize images to this (height, width) (one int: a square) before the
+        network, overriding the weights' resize; the scores come back at the
+        images' own size. None keeps the weights' size, or the images' own.
+    backbone_lr : float or None, default=None
+        Learning rate of the backbone (everything but the head: ``classifier``
+        of a torchvision model or of a U-Net) as a multiple of ``lr``.
+    memory_format : {'contiguous', 'channels_last'}, default='contiguous'
+        Memory layout of the network's weights and of the image batches it
+        runs on; 'channels_last' often runs convolutions faster.
+    $common_parameters
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The labels found in the masks, sorted; channel k of
+        ``predict_proba`` is ``classes_[k]``.
+    image_shape_ : tuple of int
+        (channels, height, width) of the images seen during fit.
+    n_outputs_ : int
+        Output channels of the network: the number of classes, or 1 with a
+        binary (sigmoid) loss.
+    module_ : SegmentationModel
+        The trained network (``module_.model``) with its preprocessing.
+    history_ : skorch.History
+        Per-epoch record.
+    net_ : skorch.NeuralNet
+        The skorch net that trained ``module_``.
+
+    See Also
+    --------
+    ImageClassifier : One label per image.
+    sktorch.metrics.mean_iou : The score.
+    sktorch.models.UNet : The default network.
+
+    Notes
+    -----
+    ``augment`` moves each mask with its image: training batches go through
+    the transforms as a ``tv_tensors.Image`` and a ``tv_tensors.Mask``, so a
+    torchvision v2 flip, rotation or crop moves both alike (the mask by
+    nearest neighbour), while noise (:mod:`sktorch.transforms`) and colour
+    transforms change the image only. Pixels a rotation brings in get fill
+    0 in the image and class index 0 (``classes_[0]``) in the mask; with
+    ``v2.RandomRotation(30, fill={tv_tensors.Image: 0, tv_tensors.Mask:
+    -100})`` they are left out of the loss instead (-100 is the losses'
+    ``ignore_index``). A callable that is not a v2 transform sees the image
+    only and must not move pixels.
+
+    ``tta='hflip'`` averages the probabilities of each image and of its
+    mirror image, mirrored back; other test-time transforms must not move
+    pixels (their outputs are averaged as they are).
+
+    ``score`` is the mean IoU over ``classes_``
+    (:func:`sktorch.metrics.mean_iou`); a class absent from both the true
+    and the predicted masks is left out of the mean. Cross-validation folds
+    hold whole images. :func:`sktorch.explain.grad_cam` does not apply (it
+    explains one score per image).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sktorch import ImageSegmenter
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.random((16, 12, 12)).astype(np.float32)  # images in [0, 1]
+    >>> y = np.where(X > 0.5, "bright", "dark")           # a mask per image
+    >>> seg = ImageSegmenter(module__depth=2, module__width=4, max_epochs=2,
+    ...                      random_state=0).fit(X, y)
+    >>> seg.classes_
+    array(['bright', 'dark'], dtype='<U6')
+    >>> seg.predict(X[:3]).shape, seg.predict_proba(X[:3]).shape
+    ((3, 12, 12), (3, 2, 12, 12))
+    >>> 0 <= seg.score(X, y) <= 1
+    True
+    """
+
+    _parameter_constraints: dict = {
+        **ImageClassifier._parameter_constraints,
+        "weights_backbone": [str, None],
+    }
+
+    def __init__(
+        self,
+        module: Any = "unet",
+        *,
+        weights: str | os.PathLike | None = None,
+        weights_backbone: str | None = None,
+        image_size: int | tuple[int, int] | None = None,
+        backbone_lr: float | None = None,
+        memory_format: str = "contiguous",
+        criterion: Any = "dice_ce",
+        optimizer: Any = "adam",
+        lr: float = 1e-3,
+        lr_scheduler: Any = None,
+        max_epochs: int = 20,
+        batch_size: int = 32,
+        precision: str = "32",
+        max_grad_norm: float | None = None,
+        accumulate_grad_batches: int = 1,
+        init: Any = None,
+        freeze: Any = None,
+        augment: Any = None,
+        tta: Any = None,
+        device: str | torch.device = "auto",
+        compile: bool = False,
+        random_state: Any = None,
+        validation_fraction: float | None = None,
+        early_stopping: int | None = None,
+        early_stopping_monitor: str = "valid_loss",
+        metrics: Any = None,
+        tensorboard: str | os.PathLike | None = None,
+        checkpoint_dir: str | os.PathLike | None = None,
+        resume_from: str | os.PathLike | None = None,
+        warm_start: bool = False,
+        verbose: int = 0,
+        callbacks: list | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.weights_backbone = weights_backbone
+        super().__init__(
+            module,
+            weights=weights,
+            image_size=image_size,
+            backbone_lr=backbone_lr,
+            memory_format=memory_format,
+            criterion=criterion,
+            optimizer=optimizer,
+            lr=lr,
+            lr_scheduler=lr_scheduler,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            precision=precision,
+            max_grad_norm=max_grad_norm,
+            accumulate_grad_batches=accumulate_grad_batches,
+            init=init,
+            freeze=freeze,
+            augment=augment,
+            tta=tta,
+            device=device,
+            compile=compile,
+            random_state=random_state,
+            validation_fraction=validation_fraction,
+            early_stopping=early_stopping,
+            early_stopping_monitor=early_stopping_monitor,
+            metrics=metrics,
+            tensorboard=tensorboard,
+            checkpoint_dir=checkpoint_dir,
+            resume_from=resume_from,
+            warm_start=warm_start,
+            verbose=verbose,
+            callbacks=callbacks,
+            **kwargs,
+        )
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # y is one mask (n, H, W) per image: many outputs per sample.
+        tags.target_tags.single_output = False
+        tags.target_tags.multi_output = True
+        return tags
+
+    # ------------------------------------------------------- prediction
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities of every pixel of the images of X.
+
+        Parameters
+        ----------
+        X : images
+            As for ``fit``: (n, H, W) or (n, H, W, C) uint8, (n, C, H, W)
+            or (n, H, W) floats in [0, 1], a tensor, PIL images or paths.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes, H, W), float32
+            Channel k is the probability of ``classes_[k]``; they sum to 1
+            over the classes at every pixel.
+        """
+        return self._segment(X, lambda proba: proba).numpy()
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predicted masks, labels as they were given in ``y`` at fit.
+
+        Parameters
+        ----------
+        X : images
+            As for ``fit``.
+
+        Returns
+        -------
+        masks : ndarray of shape (n_samples, H, W)
+            The most probable class of every pixel, from ``classes_``.
+        """
+        index = self._segment(X, lambda proba: proba.argmax(dim=1)).numpy()
+        return self.classes_[index]
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Mean intersection over union (Jaccard) of the predicted masks,
+        over ``classes_``.
+
+        Parameters
+        ----------
+        X : images
+            As for ``fit``.
+        y : array-like of shape (n_samples, H, W)
+            True masks, with labels from ``classes_``.
+        sample_weight : None
+            Not supported; must be None.
+
+        Returns
+        -------
+        score : float
+            :func:`sktorch.metrics.mean_iou` of ``y`` and ``predict(X)``
+            with ``labels=classes_``: in [0, 1], 1 for perfect masks.
+        """
+        owner = type(self).__name__
+        if sample_weight is not None:
+            raise ValueError(
+                f"{owner}.score does not take sample_weight: the mean IoU weighs "
+                "every pixel alike."
+            )
+        y_pred = self.predict(X)
+        masks = self._check_masks(y, y_pred.shape)
+        self._check_labels_seen(masks)
+        return float(mean_iou(masks, y_pred, labels=self.classes_))
+
+    def _segment(self, X: Any, reduce: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        """``reduce`` of the probabilities (N, K, H, W) of the images of X,
+        chunk by chunk (with ``tta``, averaged over the views, a mirrored
+        view's scores mirrored back), gathered on the CPU."""
+        check_is_fitted(self)
+        owner = type(self).__name__
+        inputs = self._predict_inputs(X)
+        views = resolve_tta(self.tta, owner)
+        net = self.net_
+        module = net.module_
+        if module.training:
+            module.eval()
+        # Chunks of at least a training batch, or about a million pixels.
+        pixels = max(1, inputs.shape[-2] * inputs.shape[-1])
+        chunk = max(1, min(4096, max(int(self.batch_size), 2**20 // pixels)))
+        results = []
+        with torch.inference_mode(), net.autocast():
+            for start in range(0, len(inputs), chunk):
+                batch = inputs[start : start + chunk].to(net.device)
+                proba = self._probabilities(module(batch).float())
+                for view in views:
+                    output = module(view(batch)).float()
+                    if view is hflip:
+                        output = hflip(output)
+                    proba = proba + self._probabilities(output)
+                if views:
+                    proba = proba / (len(views) + 1)
+                results.append(reduce(proba).cpu())
+        return torch.cat(results)
+
+    # ------------------------------------------------------------- input
+    def _validate_targets(self, X, y, reset):
+        owner = type(self).__name__
+        images = images_to_tensor(X, owner)
+        if y is None:
+            raise ValueError(f"{owner} requires y to be passed, but the target y is None.")
+        masks = self._check_masks(y, (len(images), *images.shape[-2:]))
+        if reset:
+            self.image_shape_ = tuple(images.shape[1:])
+        else:
+            self._check_image_shape(images)
+        return images, masks
+
+    def _check_masks(self, y: Any, shape: tuple[int, int, int]) -> np.ndarray:
+        """y as an array (n, H, W) of labels, for images of ``shape``."""
+        owner = type(self).__name__
+        try:
+            masks = np.asarray(as_array_input(y))
+        except Exception as exc:  # ragged lists and the like
+            raise ValueError(f"{owner} could not read y as masks: {exc}. {_MASK_HELP}") from exc
+        if masks.ndim == 4 and masks.shape[1] == 1:
+            masks = masks[:, 0]
+        if masks.shape != tuple(shape):
+            raise ValueError(
+                f"{owner} needs one mask per image, at the image's height and width: y "
+                f"of shape (n, H, W) = {tuple(shape)} for X here, but y has shape "
+                f"{masks.shape}. {_MASK_HELP}"
+            )
+        kind = masks.dtype.kind
+        if kind == "f":
+            if not np.isfinite(masks).all():
+                raise ValueError(f"y contains NaN or infinity; {owner} needs masks of labels.")
+            fractional = masks[masks != np.round(masks)]
+            if fractional.size:
+                raise ValueError(
+                    f"{owner} needs masks of class labels, but y holds non-integer floats "
+                    f"such as {fractional.flat[0]:g}. Threshold probabilities (e.g. y > 0.5) "
+                    "or round soft masks first."
+                )
+        elif kind not in "biuUSO":
+            raise ValueError(
+                f"{owner} needs masks of class labels (integers, strings or booleans); y "
+                f"has dtype {masks.dtype}."
+            )
+        return masks
+
+    def _check_labels_seen(self, masks: np.ndarray) -> np.ndarray:
+        """The labels of ``masks``, which must all be in ``classes_``."""
+        present = _unique(masks, type(self).__name__)
+        unseen = np.setdiff1d(present, self.classes_)
+        if len(unseen):
+            raise ValueError(
+                f"y has labels {unseen.tolist()!r} that {type(self).__name__} was not "
+                f"fitted on (classes_ is {self.classes_.tolist()!r}): the network has no "
+                "channel for them. Fit from scratch on masks that hold every label, or "
+                "give them all to partial_fit's classes."
+            )
+        return present
+
+    def _encode_targets(self, y, classes, reset):
+        owner = type(self).__name__
+        if reset:
+            present = _unique(y, owner)
+            labels = present if classes is None else _unique(np.asarray(classes), owner)
+            if len(labels) < 2:
+                raise ValueError(
+                    f"{owner} needs masks of at least 2 classes; y holds only "
+                    f"{labels.tolist()[0]!r}. Pass every class to partial_fit's classes when a "
+                    "first batch lacks some."
+                )
+            if classes is not None and not np.isin(present, labels).all():
+                raise ValueError(
+                    f"y has labels {np.setdiff1d(present, labels).tolist()!r} that are not "
+                    f"in `classes` {labels.tolist()!r}."
+                )
+            sigmoid = self._uses_sigmoid(len(labels))
+            if sigmoid and len(labels) != 2:
+                raise ValueError(
+                    f"The criterion {self.criterion!r} of {owner} is a binary loss (one "
+                    f"sigmoid output), but the masks hold {len(labels)} classes. Use "
+                    "criterion__mode='multiclass' (or criterion='cross_entropy')."
+                )
+            self.classes_ = labels
+            self._sigmoid_output = sigmoid
+            self.n_outputs_ = 1 if sigmoid else len(labels)
+        else:
+            self._check_labels_seen(y)
+        index = torch.from_numpy(np.searchsorted(self.classes_, y).astype(np.int64))
+        if self._sigmoid_output:
+            return index.to(torch.float32).unsqueeze(1), 1
+        return index, self.n_outputs_
+
+    def _decode_targets(self, targets):
+        if targets.ndim == 4:  # one sigmoid channel
+            targets = targets[:, 0]
+        return self.classes_[targets.to(torch.int64).cpu().numpy()]
+
+    def _stratify_labels(self, targets):
+        return None
+
+    def _output_reason(self, n_outputs):
+        if self._sigmoid_output:
+            return "one score map, for a binary loss"
+        return f"one score map per class, {n_outputs} classes"
+
+    # ------------------------------------------------------------ module
+    def _module_spec(self, options, inputs, n_outputs, pretrained=True):
+        owner = type(self).__name__
+        spec = self.module
+        torchvision_arch = (
+            isinstance(spec, str) and spec not in SEGMENTATION_MODELS
+            and spec in torchvision_segmentation_models()
+        )
+        if self.weights_backbone is not None and not torchvision_arch:
+            raise InvalidParameterError(
+                f"The 'weights_backbone' parameter of {owner} is {self.weights_backbone!r}, "
+                f"but module={spec!r} is not a torchvision segmentation architecture "
+                f"({torchvision_segmentation_models()})."
+            )
+        if isinstance(spec, str) and spec not in SEGMENTATION_MODELS and not torchvision_arch:
+            valid = SEGMENTATION_MODELS.names() + torchvision_segmentation_models()
+            raise InvalidParameterError(
+                f"The 'module' parameter of {owner} must be one of {valid}, an nn.Module "
+                f"class or an nn.Module instance. Got {spec!r} instead."
+                + _did_you_mean(spec, valid)
+            )
+        if torchvision_arch:
+            network, preprocessing = self._torchvision_segmentation(
+                spec, params_for("module", options), n_outputs, pretrained
+            )
+            head = "classifier"
+        else:
+            if self.weights is not None and not is_weights_path(self.weights):
+                raise InvalidParameterError(
+                    f"The 'weights' parameter of {owner} is {self.weights!r}, a torchvision "
+                    f"weights name, but module={spec!r} is not a torchvision architecture. "
+                    "Pass the path of a state_dict file instead."
+                )
+            component, component_options = self._component(SEGMENTATION_MODELS, "module",
+                                                            options)
+            if isinstance(component, nn.Module):
+                network = component
+            else:
+                sizes = accepted_arguments(
+                    component, {"in_channels": inputs.shape[1], "out_features": n_outputs}
+                )
+                network = component(**{**sizes, **component_options})
+            preprocessing = {}
+            head = _score_layer(network)
+            if head is not None and _out_channels(network, head) not in (None, n_outputs):
+                replace_head(network, head, n_outputs)
+        channels = first_conv_channels(network)
+        self._check_channels(channels, inputs.shape[1])
+        if self.weights is not None and is_weights_path(self.weights) and pretrained:
+            # A head name that matches no key when there is no head.
+            normalization = load_local_weights(network, self.weights, head or "\0", owner)
+            preprocessing = {**preprocessing, **normalization}
+        if self.image_size is not None:
+            preprocessing = {**preprocessing, "resize": self._image_size()}
+        module = SegmentationModel(
+            network,
+            channels=channels,
+            head=head,
+            channels_last=getattr(self, "memory_format", "contiguous") == "channels_last",
+            **preprocessing,
+        )
+        return module, {}
+
+    def _torchvision_segmentation(self, arch, module_options, n_outputs, pretrained):
+        owner = type(self).__name__
+        if self.weights is None or is_weights_path(self.weights):
+            backbone = None
+            if self.weights_backbone is not None:
+                backbone = backbone_weights(arch, str(self.weights_backbone), owner)
+            network = build_torchvision_segmentation(
+                arch, n_outputs, weights_backbone=backbone if pretrained else None,
+                owner=owner, **module_options
+            )
+            preprocessing = (
+                segmentation_preprocessing(backbone, resize=False) if backbone is not None
+                else {}
+            )
+            return network, preprocessing
+        weights = torchvision_weights(arch, str(self.weights), owner)
+        if self.weights_backbone is not None:
+            raise InvalidParameterError(
+                f"The 'weights_backbone' parameter of {owner} cannot be used with the "
+                f"pretrained weights {weights}, which hold the backbone's weights already. "
+                "Set one of them to None."
+            )
+        if module_options:
+            raise InvalidParameterError(
+                f"module__ options {sorted(module_options)} of {owner} cannot be used with "
+                f"pretrained weights {weights}: the architecture must match the weights."
+            )
+        n_classes = len(weights.meta["categories"])
+        if pretrained:
+            network = load_torchvision_weights(arch, weights, owner)
+        else:  # the same architecture, every weight to be loaded by the caller
+            network = build_torchvision_segmentation(arch, n_classes, owner=owner)
+        drop_aux_classifier(network)
+        if n_classes != n_outputs:
+            replace_class_convolutions(network.classifier, n_classes, n_outputs)
+        return network, segmentation_preprocessing(weights, resize=True)
+
+    def _check_module_output(self, net, sample, n_outputs):
+        module = net.module_
+        owner = type(self).__name__
+        was_training = module.training
+        module.eval()
+        try:
+            with torch.no_grad():
+                output = module(sample.to(net.device))
+        except Exception as exc:
+            raise ValueError(
+                f"The module of {owner} failed on a batch of shape "
+                f"{tuple(sample.shape)} taken from X: {exc}"
+            ) from exc
+        finally:
+            module.train(was_training)
+        expected = (len(sample), n_outputs, *sample.shape[-2:])
+        shape = tuple(output.shape) if isinstance(output, torch.Tensor) else None
+        if shape != expected:
+            raise ValueError(
+                f"The module of {owner} returned an output of shape {shape} for an input "
+                f"of shape {tuple(sample.shape)}; {owner} needs (N, K, H, W) = {expected} "
+                f"here ({self._output_reason(n_outputs)}). Give the network a last "
+                "convolution with that many output channels, or use a module class whose "
+                "__init__ takes out_features."
+            )
+
+    def _build_net(self, *args, **kwargs):
+        net = super()._build_net(*args, **kwargs)
+        # Masks move with their images through ``augment``.
+        net.augment_targets = True
+        return net
+
+    def _backbone_names(self, module):
+        if module.head is None:
+            raise InvalidParameterError(
+                f"{type(self).__name__} cannot tell the head of {type(module.model).__name__} "
+                "from its backbone (it has no convolution and declares no `head`), which "
+                "freeze='backbone', an int freeze and backbone_lr need. Give the class a "
+                "`head` attribute naming its last layer, or freeze by name patterns."
+            )
+        return super()._backbone_names(module)
+
+    def _resolve_init(self, options, module):
+        if self.init is not None and self.weights_backbone is not None:
+            raise InvalidParameterError(
+                f"The 'init' parameter of {type(self).__name__} would overwrite the "
+                f"pretrained backbone weights {self.weights_backbone!r}. Use init=None "
+                "with weights_backbone."
+            )
+        return super()._resolve_init(options, module)
+
+    # --------------------------------------------------------- TensorBoard
+    def _tensorboard_images(self, writer, net, epoch, images, targets):
+        """Write each image of the batch beside its true and its predicted
+        mask (``images/masks``); called by :class:`~sktorch.callbacks.TensorBoard`."""
+        from torchvision.utils import make_grid
+
+        if targets is None or len(images) == 0:
+            return
+        module = net.module_
+        module = getattr(module, "_orig_mod", module)
+        was_training = module.training
+        module.eval()
+        try:
+            with torch.no_grad():
+                device = next(module.parameters()).device
+                scores = module(images.to(device)).float().cpu()
+        finally:
+            module.train(was_training)
+        predicted = (scores[:, 0] > 0).long() if self._sigmoid_output else scores.argmax(1)
+        true = (targets[:, 0] if targets.ndim == 4 else targets).long()
+        palette = _PALETTE[torch.arange(max(len(self.classes_), 1)) % len(_PALETTE)]
+        # Ignored pixels (e.g. -100 brought in by a rotation's fill) show white.
+        palette = torch.cat([palette, torch.ones(1, 3)])
+        true = torch.where((true >= 0) & (true < len(self.classes_)), true, len(palette) - 1)
+        pictures = images.float() / 255 if images.dtype == torch.uint8 else images.float()
+        if pictures.shape[1] == 1:
+            pictures = pictures.expand(-1, 3, -1, -1)
+        pictures = pictures[:, :3].clamp(0, 1)
+        tiles = torch.stack([pictures, palette[true].permute(0, 3, 1, 2),
+                             palette[predicted].permute(0, 3, 1, 2)], dim=1)
+        grid = make_grid(tiles.flatten(0, 1), nrow=3, padding=1, pad_value=1.0)
+        writer.add_image("images/masks", grid, global_step=epoch)
+
+
+def _unique(labels: np.ndarray, owner: str) -> np.ndarray:
+    try:
+        return np.unique(labels)
+    except TypeError as exc:
+        raise ValueError(
+            f"{owner} could not sort the labels of y ({exc}); masks must hold labels of "
+            "one type (all integers, or all strings)."
+        ) from exc
+
+
+def _score_layer(network: nn.Module) -> str | None:
+    """The layer that gives the class scores: the network's declared
+    ``head``, else its last convolution, else None."""
+    declared = getattr(network, "head", None)
+    if isinstance(declared, str):
+        return declared
+    names = [name for name, layer in network.named_modules() if isinstance(layer, nn.Conv2d)]
+    return names[-1] if names else None
+
+
+def _out_channels(network: nn.Module, name: str) -> int | None:
+    layer = network.get_submodule(name)
+    if isinstance(layer, nn.Sequential) and len(layer):
+        layer = layer[-1]
+    return layer.out_channels if isinstance(layer, nn.Conv2d) else None
+
+
+def _drop_generic_module_doc(doc: str) -> str:
+    """The shared text documents ``module`` for tabular estimators; this
+    class documents its own."""
+    start = doc.find("    module : str, nn.Module class or nn.Module instance, default='mlp'")
+    end = doc.find("    criterion : ", start)
+    return doc if start < 0 or end < 0 else doc[:start] + doc[end:]
+
+
+fill_doc(
+    ImageSegmenter,
+    criterion="'dice_ce'",
+    freeze_doc="""'backbone', int, tuple of str or None, default=None
+        'backbone' trains the head only (``classifier``: a U-Net's last
+        convolution, a torchvision model's whole segmentation head): every
+        other parameter gets ``requires_grad=False`` and is unchanged by fit.
+        An int k trains the head alone for the first k epochs, then
+        everything. A tuple holds ``fnmatch`` patterns of the ``module_``
+        parameter names to freeze (``'model.backbone.*'``).""",
+)
+ImageSegmenter.__doc__ = _drop_generic_module_doc(ImageSegmenter.__doc__)
