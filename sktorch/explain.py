@@ -16,6 +16,7 @@ from torch import nn
 from torchvision.transforms.v2 import functional as tvf
 
 from sktorch._registry import _did_you_mean
+from sktorch._summary import _module_device
 from sktorch._validation import check_is_fitted
 from sktorch.models._image import ImageModel
 
@@ -451,12 +452,6 @@ def _unwrap(module: nn.Module) -> nn.Module:
     return getattr(module, "_orig_mod", module)
 
 
-def _module_device(module: nn.Module, default: Any) -> torch.device:
-    for tensor in module.parameters():
-        return tensor.device
-    for tensor in module.buffers():
-        return tensor.device
-    return torch.device(default)
 
 
 def _first_output(output: Any) -> torch.Tensor:

@@ -224,17 +224,26 @@ def is_weights_path(weights: Any) -> bool:
     )
 
 
-def torchvision_weights(arch: str, name: str, owner: str) -> Any:
-    """The torchvision weights entry ``name`` of architecture ``arch``."""
-    enum = torchvision.models.get_model_weights(arch)
+def weights_entry(enum: Any, name: str, message: str) -> Any:
+    """The entry ``name`` ('DEFAULT', 'IMAGENET1K_V1'...) of a torchvision
+    weights enum; an unknown name is an error, ``message`` formatted with
+    ``valid`` (the enum's names)."""
     try:
         return enum[name] if name != "DEFAULT" else enum.DEFAULT
     except KeyError:
-        valid = list(enum.__members__)
         raise InvalidParameterError(
-            f"The 'weights' parameter of {owner} must be one of {valid} for {arch!r}, "
-            f"or the path of a state_dict file. Got {name!r} instead."
+            message.format(valid=list(enum.__members__)) + f" Got {name!r} instead."
         ) from None
+
+
+def torchvision_weights(arch: str, name: str, owner: str) -> Any:
+    """The torchvision weights entry ``name`` of architecture ``arch``."""
+    return weights_entry(
+        torchvision.models.get_model_weights(arch),
+        name,
+        f"The 'weights' parameter of {owner} must be one of {{valid}} for {arch!r}, "
+        "or the path of a state_dict file.",
+    )
 
 
 def load_torchvision_weights(arch: str, weights: Any, owner: str) -> nn.Module:

@@ -13,8 +13,7 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
-from sktorch.exceptions import InvalidParameterError
-from sktorch.models._image import ImageModel, weights_file
+from sktorch.models._image import ImageModel, weights_entry, weights_file
 
 
 class SegmentationModel(ImageModel):
@@ -102,14 +101,12 @@ def backbone_weights(arch: str, name: str, owner: str) -> Any:
     builder = torchvision.models.get_model_builder(arch)
     default = inspect.signature(builder).parameters["weights_backbone"].default
     enum = type(default)
-    try:
-        return enum[name] if name != "DEFAULT" else enum.DEFAULT
-    except KeyError:
-        valid = list(enum.__members__)
-        raise InvalidParameterError(
-            f"The 'weights_backbone' parameter of {owner} must be one of {valid} for "
-            f"the backbone of {arch!r} ({enum.__name__}). Got {name!r} instead."
-        ) from None
+    return weights_entry(
+        enum,
+        name,
+        f"The 'weights_backbone' parameter of {owner} must be one of {{valid}} for the "
+        f"backbone of {arch!r} ({enum.__name__}).",
+    )
 
 
 def build_torchvision_segmentation(
