@@ -364,6 +364,12 @@ class ImageSegmenter(ImageClassifier):
         return torch.cat(results)
 
     # ------------------------------------------------------------- input
+    def _prepare_dataset(self, X, y, classes, reset):
+        raise TypeError(
+            f"{type(self).__name__} does not take a torch Dataset yet: pass the images "
+            "and masks as arrays (or tensors, PIL images, file paths) X and y."
+        )
+
     def _validate_targets(self, X, y, reset):
         owner = type(self).__name__
         images = images_to_tensor(X, owner)

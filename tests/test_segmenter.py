@@ -597,3 +597,12 @@ def test_on_cuda_with_float16_and_joint_augmentation(data):
     proba = seg.predict_proba(X)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-3)
     assert seg.predict(X).shape == y.shape
+
+
+def test_a_dataset_input_is_a_clear_error():
+    from torch.utils.data import TensorDataset
+
+    images = torch.rand(4, 1, 8, 8)
+    masks = (images[:, 0] > 0.5).long()
+    with pytest.raises(TypeError, match="does not take a torch Dataset"):
+        ImageSegmenter(max_epochs=1).fit(TensorDataset(images, masks))
