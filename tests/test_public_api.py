@@ -10,6 +10,7 @@ import sktorch
 
 PUBLIC_MODULES = ["sktorch", "sktorch.losses", "sktorch.models", "sktorch.optim", "sktorch.schedulers",
                   "sktorch.callbacks", "sktorch.exceptions", "sktorch.transforms", "sktorch.explain",
+                  "sktorch.parallel",
                   "sktorch.metrics"]
 
 
