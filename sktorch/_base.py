@@ -13,6 +13,7 @@ training machinery, including its pickling with CUDA-to-CPU remapping.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import inspect
@@ -114,11 +115,32 @@ module : str, nn.Module class or nn.Module instance, default='mlp'
     max_epochs : int, default=20
         Number of passes over the training data in ``fit``.
     batch_size : int, default=32
-        Number of samples per gradient step.
+        Number of samples per gradient step; with ``strategy='ddp'``, over
+        all the processes together.
     device : str or torch.device, default='auto'
         ``'auto'`` trains on CUDA when available, else on the CPU; ``'cpu'``,
         ``'cuda'``, ``'cuda:1'``... ask for a device, and asking for one this
         machine lacks is an error at fit.
+    strategy : {'ddp'} or None, default=None
+        None trains in this process. 'ddp' trains one model in ``devices``
+        processes with ``torch.distributed`` (NCCL on CUDA, gloo on the
+        CPU): every global batch of ``batch_size`` samples is split across
+        the processes, each computes the gradient of its share and
+        ``DistributedDataParallel`` averages them, so the weights follow
+        the single-process fit with the same ``batch_size`` and
+        ``random_state`` (up to float rounding, without dropout or
+        augmentation). The fitted estimator is an ordinary single-process
+        one. The processes are started by ``torch.multiprocessing``
+        ('forkserver', else 'spawn'): hyperparameters must be picklable,
+        module classes importable, and a script needs the
+        ``if __name__ == '__main__':`` guard. ``checkpoint_dir``,
+        ``tensorboard`` and ``resume_from`` are not supported with it. See
+        the "Data-parallel training" section of ``docs/scaling.md``.
+    devices : int or None, default=None
+        Number of processes of ``strategy='ddp'``: on CUDA, one per GPU
+        (``cuda:0`` to ``cuda:<devices - 1>``), None meaning every visible
+        GPU; on the CPU it must be given. 1 trains in this process. Needs
+        ``strategy``.
     precision : {'32', '16-mixed', 'bf16-mixed'}, default='32'
         '16-mixed' and 'bf16-mixed' run the forward pass and the loss under
         ``torch.autocast`` in float16 or bfloat16, in training and in
@@ -241,6 +263,8 @@ class BaseTorchEstimator(BaseEstimator):
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "device": [str, torch.device],
+        "strategy": [StrOptions({"ddp"}), None],
+        "devices": [Interval(Integral, 1, None, closed="left"), None],
         "precision": [StrOptions(set(PRECISIONS))],
         "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
         "accumulate_grad_batches": [Interval(Integral, 1, None, closed="left")],
@@ -286,6 +310,8 @@ class BaseTorchEstimator(BaseEstimator):
         augment: Any = None,
         tta: Any = None,
         device: str | torch.device = "auto",
+        strategy: str | None = None,
+        devices: int | None = None,
         compile: bool = False,
         random_state: Any = None,
         validation_fraction: float | None = None,
@@ -315,6 +341,8 @@ class BaseTorchEstimator(BaseEstimator):
         self.augment = augment
         self.tta = tta
         self.device = device
+        self.strategy = strategy
+        self.devices = devices
         self.compile = compile
         self.random_state = random_state
         self.validation_fraction = validation_fraction
@@ -580,7 +608,36 @@ class BaseTorchEstimator(BaseEstimator):
 
     def _fit(self, X: Any, y: Any, *, classes: Any, epochs: int, warm: bool) -> BaseTorchEstimator:
         initialize = not (warm and self._is_fitted())
+        world = None
+        if self.strategy is not None or self.devices is not None:
+            from sktorch._distributed import check_distributed
+
+            world = check_distributed(self)
         inputs, targets, n_outputs, device, seed = self._prepare_fit(X, y, classes, initialize)
+        if world is not None and world > 1:
+            from sktorch._distributed import fit_distributed
+
+            # Data, targets and seed are prepared here, once: every process
+            # trains from the same ones.
+            return fit_distributed(self, world, inputs, targets, n_outputs, device, seed,
+                                   initialize=initialize, epochs=epochs)
+        return self._train(inputs, targets, n_outputs, device, seed,
+                           initialize=initialize, epochs=epochs)
+
+    def _train(
+        self,
+        inputs: Any,
+        targets: Any,
+        n_outputs: int,
+        device: torch.device,
+        seed: int | None,
+        *,
+        initialize: bool,
+        epochs: int,
+        wrap: Callable[[SktorchNet], Any] = lambda net: contextlib.nullcontext(),
+    ) -> BaseTorchEstimator:
+        """Train on prepared data; ``wrap(net)`` is the context the training
+        loop runs in (data-parallel training wraps the module there)."""
         cuda = [device.index or 0] if device.type == "cuda" else []
         # fork_rng restores the caller's global torch random state afterwards:
         # seeding is ours to do, but the user's own random stream is not ours
@@ -616,7 +673,8 @@ class BaseTorchEstimator(BaseEstimator):
                 train, valid = _to_device(train, device), valid and _to_device(valid, device)
                 net.train_split = predefined_split(TensorDataset(*valid)) if valid else None
             net.max_epochs = epochs
-            net.partial_fit(*train)
+            with wrap(net):
+                net.partial_fit(*train)
             # The validation data must not live on in the fitted net (or its
             # pickle); the next warm call continues the same random stream.
             net.train_split = None

@@ -114,6 +114,59 @@ class AugmentedBatches:
                 yield self.augment(Xi.to(self.device)), yi
 
 
+class ShardedBatches:
+    """This process's share of every global training batch, for
+    data-parallel training: rows ``rank::world`` of each batch.
+
+    Every process must cut the same global batches, so each epoch starts
+    from rank 0's random state (broadcast), from which the permutation is
+    drawn; the other ranks then reseed from a value derived from that state,
+    so dropout and augmentation draw differently in each process. A process
+    whose share of the last, short batch is empty gets the batch's first row
+    as a stand-in, which the net weighs zero (see ``SktorchNet.train_step``):
+    every process must run every step, since gradients are averaged across
+    processes in each backward pass.
+    """
+
+    def __init__(self, batches: Any, rank: int, world: int) -> None:
+        self.batches = batches
+        self.rank = rank
+        self.world = world
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __iter__(self) -> Iterator[tuple[Any, Any]]:
+        import torch.distributed as dist
+
+        state = [torch.get_rng_state()]
+        dist.broadcast_object_list(state, src=0)
+        torch.set_rng_state(state[0])
+        iterator = iter(self.batches)
+        first = next(iterator, None)  # the permutation is drawn here
+        if self.rank > 0:
+            generator = torch.Generator()
+            generator.set_state(state[0])
+            torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)) + self.rank)
+        if first is None:
+            return
+        yield self._share(first)
+        for batch in iterator:
+            yield self._share(batch)
+
+    def _share(self, batch: Any) -> tuple[Any, Any]:
+        Xi, yi = unpack_data(batch)
+        for part in (Xi, yi):
+            if not isinstance(part, torch.Tensor):
+                raise TypeError(
+                    "strategy='ddp' splits each training batch across processes by rows; "
+                    f"this batch holds {type(part).__name__} values, not tensors."
+                )
+        if len(Xi) <= self.rank:
+            return Xi[:1], yi[:1]
+        return Xi[self.rank :: self.world], yi[self.rank :: self.world]
+
+
 class FastHistory(History):
     """skorch's ``History``, with the two per-batch writes indexing the last
     epoch directly rather than through ``History.__getitem__``'s general
@@ -208,6 +261,11 @@ class SktorchNet(NeuralNet):
         # outside an epoch (e.g. single steps of a learning-rate range test).
         self._batch_weights: list[tuple[float, bool]] = []
         self._batch_index = 0
+        # Data-parallel training (sktorch._distributed): (rank, world size)
+        # while a worker process trains, with the sizes of the epoch's global
+        # batches; None otherwise.
+        self._shard: tuple[int, int] | None = None
+        self._global_sizes: list[int] = []
 
     @property
     def estimator(self) -> Any:
@@ -295,12 +353,21 @@ class SktorchNet(NeuralNet):
         return torch.autocast(torch.device(self.device).type, dtype=dtype)
 
     def _custom_step(self) -> bool:
-        return self.precision != "32" or self.max_grad_norm is not None or self.accumulate_grad_batches > 1
+        return (self.precision != "32" or self.max_grad_norm is not None
+                or self.accumulate_grad_batches > 1 or self._shard is not None)
 
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         super().on_epoch_begin(net, dataset_train=dataset_train, dataset_valid=dataset_valid, **kwargs)
         self._batch_weights = self._accumulation_weights(dataset_train)
+        self._global_sizes = self._batch_sizes(dataset_train) if self._shard else []
         self._batch_index = 0
+
+    def _batch_sizes(self, dataset) -> list[int]:
+        """The sizes of the epoch's training batches."""
+        n = len(dataset)
+        size = self.get_params_for("iterator_train").get("batch_size", self.batch_size)
+        size = n if size == -1 else size
+        return [min(size, n - start) for start in range(0, n, size)]
 
     def _accumulation_weights(self, dataset) -> list[tuple[float, bool]]:
         """Per training batch of the epoch: the weight of its loss, and
@@ -308,10 +375,7 @@ class SktorchNet(NeuralNet):
         k = self.accumulate_grad_batches
         if dataset is None or k == 1:
             return []
-        n = len(dataset)
-        size = self.get_params_for("iterator_train").get("batch_size", self.batch_size)
-        size = n if size == -1 else size
-        sizes = [min(size, n - start) for start in range(0, n, size)]
+        sizes = self._batch_sizes(dataset)
         weights = []
         for group_start in range(0, len(sizes), k):
             group = sizes[group_start : group_start + k]
@@ -346,6 +410,17 @@ class SktorchNet(NeuralNet):
             or self._batch_index == 0
             or self._batch_weights[self._batch_index - 1][1]
         )
+        if self._shard is not None:
+            # Each process has the rows rank::world of a global batch of n
+            # and the mean loss over them; DistributedDataParallel averages
+            # the gradients over processes. Weighing the loss by
+            # n_rank * world / n makes that average the gradient of the mean
+            # loss over the whole batch, also when the shares are unequal
+            # (a stand-in row of an empty share weighs zero).
+            rank, world = self._shard
+            n_global = self._global_sizes[self._batch_index]
+            n_local = len(range(rank, n_global, world))
+            weight = weight * n_local * world / n_global
         self._batch_index += 1
         if first_in_group:
             self._zero_grad_optimizer()
@@ -380,7 +455,30 @@ class SktorchNet(NeuralNet):
                 self.scaler_.update()
             else:
                 self._step_optimizer(None)
+        if self._shard is not None:
+            # The history records the loss of the global batch, as a single
+            # process training on it would.
+            import torch.distributed as dist
+
+            total = loss.detach().float() * n_local
+            dist.all_reduce(total)
+            return {"loss": total / n_global, "y_pred": y_pred, "batch_size": n_global}
         return {"loss": loss, "y_pred": y_pred}
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        if not (training and self._shard is not None):
+            return super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
+        # skorch's loop, recording the global batch's loss and size rather
+        # than this process's share of them.
+        batch_count = 0
+        for batch in iterator:
+            self.notify("on_batch_begin", batch=batch, training=training)
+            step = step_fn(batch, **fit_params)
+            self.history.record_batch(prefix + "_loss", step["loss"].item())
+            self.history.record_batch(prefix + "_batch_size", step.pop("batch_size"))
+            self.notify("on_batch_end", batch=batch, training=training, **step)
+            batch_count += 1
+        self.history.record(prefix + "_batch_count", batch_count)
 
     def validation_step(self, batch, **fit_params):
         with self.autocast():
@@ -428,6 +526,8 @@ class SktorchNet(NeuralNet):
             iterator = TensorBatches(dataset, batch_size, shuffle=training)
         else:
             iterator = self._loader(dataset, training)
+        if training and self._shard is not None:
+            iterator = ShardedBatches(iterator, *self._shard)
         if training and self.augment is not None:
             return AugmentedBatches(iterator, self.augment, _as_device(self.device),
                                     joint=getattr(self, "augment_targets", False))

@@ -1,0 +1,132 @@
+"""strategy='ddp': data-parallel training in worker processes (gloo on the CPU).
+
+Each data-parallel fit starts two fresh Python processes (a few seconds of
+imports), so the fits are shared between tests where they can be.
+"""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from sktorch import TorchClassifier, TorchRegressor
+from sktorch._validation import SklearnInvalidParameterError
+from sktorch.exceptions import DeviceError, InvalidParameterError
+
+# 120 training rows after the validation split; batches of 17 leave a last
+# batch of one row, so the two processes get unequal shares (9 and 8 rows)
+# and, in the last batch, process 1 none at all.
+PARAMS = dict(max_epochs=2, batch_size=17, lr=0.01, random_state=0, device="cpu",
+              validation_fraction=0.2, module__hidden_sizes=(16,))
+
+
+class FailsOnRank1(nn.Module):
+    """A module whose training forward pass raises in the process of rank 1,
+    while rank 0 goes on to wait for it in the gradient all-reduce."""
+
+    def __init__(self, in_features, out_features):
+        super().__init__()
+        self.linear = nn.Linear(in_features, out_features)
+
+    def forward(self, x):
+        if self.training and torch.distributed.is_initialized() \
+                and torch.distributed.get_rank() == 1:
+            raise RuntimeError("forward failed on rank 1")
+        return self.linear(x)
+
+
+@pytest.fixture(scope="module")
+def fits(iris):
+    X, y = iris
+    single = TorchClassifier(**PARAMS).fit(X, y)
+    state = torch.get_rng_state()
+    parallel = TorchClassifier(strategy="ddp", devices=2, **PARAMS).fit(X, y)
+    # The caller's global random state is left as it was, as by any fit.
+    assert torch.equal(torch.get_rng_state(), state)
+    return single, parallel
+
+
+def test_ddp_gives_the_weights_of_the_single_process_fit(fits, iris):
+    single, parallel = fits
+    expected, got = single.module_.state_dict(), parallel.module_.state_dict()
+    assert list(got) == list(expected)
+    for name in expected:
+        torch.testing.assert_close(got[name], expected[name], rtol=1e-5, atol=1e-6)
+    # Not merely the same initial weights: one epoch fewer differs.
+    shorter = TorchClassifier(**{**PARAMS, "max_epochs": 1}).fit(*iris)
+    assert not torch.allclose(shorter.module_.state_dict()["layers.0.weight"],
+                              got["layers.0.weight"], atol=1e-4)
+
+
+def test_ddp_history_records_the_global_batches(fits):
+    single, parallel = fits
+    assert len(parallel.history_) == 2
+    for key in ("train_loss", "valid_loss"):
+        np.testing.assert_allclose(parallel.history_[:, key], single.history_[:, key], rtol=1e-5)
+    # One row per global batch, with the global batch's size: 7 of 17, then 1.
+    sizes = parallel.history_[-1, "batches", :, "train_batch_size"]
+    assert sizes == [17] * 7 + [1]
+    np.testing.assert_allclose(parallel.history_[-1, "batches", :, "train_loss"],
+                               single.history_[-1, "batches", :, "train_loss"], rtol=1e-5)
+
+
+def test_ddp_fit_is_an_ordinary_estimator(fits, iris):
+    single, parallel = fits
+    X, _ = iris
+    assert not isinstance(parallel.module_, nn.parallel.DistributedDataParallel)
+    assert parallel.net_._shard is None
+    assert not torch.distributed.is_initialized()
+    restored = pickle.loads(pickle.dumps(parallel))
+    np.testing.assert_array_equal(restored.predict(X), single.predict(X))
+    np.testing.assert_allclose(restored.predict_proba(X), single.predict_proba(X), atol=1e-5)
+    assert restored.get_params()["strategy"] == "ddp"
+    assert restored.net_.estimator is restored
+
+
+def test_a_crashing_worker_fails_fit(iris):
+    X, y = iris
+    clf = TorchClassifier(FailsOnRank1, strategy="ddp", devices=2, device="cpu", max_epochs=1,
+                          random_state=0)
+    with pytest.raises(RuntimeError, match=r"(?s)failed in process 1.*forward failed on rank 1"):
+        clf.fit(X, y)
+    assert not hasattr(clf, "net_")
+
+
+def test_one_device_trains_in_this_process(regression_data):
+    X, Y = regression_data
+    params = dict(max_epochs=2, random_state=0, device="cpu")
+    single = TorchRegressor(**params).fit(X, Y)
+    one = TorchRegressor(strategy="ddp", devices=1, **params).fit(X, Y)
+    np.testing.assert_array_equal(one.predict(X), single.predict(X))
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        (dict(devices=2), r"'devices' parameter of TorchClassifier is 2, but strategy is None"),
+        (dict(strategy="ddp"), r"needs the number of processes: set devices"),
+        (dict(strategy="ddp", devices=0), r"'devices' parameter of TorchClassifier must be an"),
+        (dict(strategy="dp", devices=2), r"'strategy' parameter of TorchClassifier must be a"),
+        (dict(strategy="ddp", devices=2, checkpoint_dir="runs"),
+         r"'checkpoint_dir' parameter of TorchClassifier is not supported"),
+        (dict(strategy="ddp", devices=2, tensorboard="runs"),
+         r"'tensorboard' parameter of TorchClassifier is not supported"),
+    ],
+)
+def test_ddp_parameter_errors(iris, params, match):
+    # (scikit-learn's InvalidParameterError, sktorch's subclasses it.)
+    with pytest.raises(SklearnInvalidParameterError, match=match):
+        TorchClassifier(device="cpu", **params).fit(*iris)
+
+
+def test_ddp_on_more_gpus_than_there_are_is_an_error(iris):
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cpu":
+        with pytest.raises(DeviceError, match="CUDA is not available"):
+            TorchClassifier(strategy="ddp", devices=2, device="cuda").fit(*iris)
+    devices = torch.cuda.device_count() + 1
+    if device == "cuda":
+        with pytest.raises(InvalidParameterError, match=f"has {devices - 1} CUDA device"):
+            TorchClassifier(strategy="ddp", devices=devices, device="cuda").fit(*iris)
