@@ -1,6 +1,6 @@
 """
 Segmentation: a U-Net on synthetic shapes and on scikit-image's coins
-====================================================================
+=====================================================================
 
 :class:`sktorch.ImageSegmenter` learns one class label per pixel:
 
@@ -126,5 +126,6 @@ for ax in axes.flat:
     ax.set_axis_off()
 fig.tight_layout()
 fig.savefig(out / "segmentation.png", dpi=100)
+plt.show()
 print(f"Saved {out / 'segmentation.png'}")
 print(f"Done in {time.perf_counter() - start:.0f} s")

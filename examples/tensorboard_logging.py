@@ -13,7 +13,8 @@ its final metrics. ``GridSearchCV`` over the learning rate, two fits at a
 time, writes one run directory per fit (each fold of each candidate, and
 the refit), named from the hyperparameters that differ from the defaults:
 TensorBoard's Scalars tab overlays their curves and its HParams tab ranks
-them side by side.
+them side by side. The figure shows the learning curves of the refit of the
+best candidate, drawn by its ``plot_history()``.
 
 Run it with ``python examples/tensorboard_logging.py [LOG_DIR]`` (about
 15 s on 2 CPU cores).
@@ -24,6 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 from sklearn.datasets import load_digits
 from sklearn.model_selection import GridSearchCV
 
@@ -56,6 +58,11 @@ for run in runs:
 best_run = Path(dict(search.best_estimator_.net_.callbacks_)["tensorboard"].run_dir_)
 print(f"The refit of the best candidate: {best_run.name}")
 print(f"View them with: tensorboard --logdir {log_dir}")
+
+axes = search.best_estimator_.plot_history()
+axes[0].figure.set_size_inches(11, 3.2)
+axes[0].figure.suptitle(f"Refit of the best candidate, {search.best_params_}")
 print(f"Done in {time.perf_counter() - start:.1f} s")
+plt.show()
 if len(runs) != 2 * 2 + 1:
     raise SystemExit("tensorboard_logging: expected one run directory per fit (5)")

@@ -48,7 +48,7 @@ class TorchClassifier(ClassifierMixin, BaseTorchEstimator):
         The class labels, sorted.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names of X, when X was a DataFrame with string column names.
     n_outputs_ : int
         Width of the module's output: the number of classes, or 1 with a

@@ -29,7 +29,7 @@ class TorchRegressor(RegressorMixin, BaseTorchEstimator):
     ----------
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names of X, when X was a DataFrame with string column names.
     n_outputs_ : int
         Number of target columns, the width of the module's output.
