@@ -501,7 +501,12 @@ class BaseTorchEstimator(BaseEstimator):
         self._check_not_trimmed("partial_fit")
         if not self._is_fitted():
             self._check_params()
+            self._check_first_partial_fit(classes)
         return self._fit(X, y, classes=classes, epochs=1, warm=True)
+
+    def _check_first_partial_fit(self, classes: Any) -> None:
+        """Check the arguments of the first ``partial_fit`` call, after the
+        hyperparameters (a subclass needing ``classes`` says so here)."""
 
     def lr_find(
         self,

@@ -164,14 +164,6 @@ class TorchClassifier(ClassifierMixin, BaseTorchEstimator):
         self : object
             The estimator, trained one more epoch.
         """
-        if not self._is_fitted():
-            self._check_not_trimmed("partial_fit")
-            self._check_params()
-        if classes is None and not self._is_fitted():
-            raise ValueError(
-                f"{type(self).__name__}.partial_fit needs `classes` on its first call: "
-                "the module's output width depends on the full set of labels."
-            )
         return self._partial_fit(X, y, classes)
 
     def predict_proba(self, X: Any) -> np.ndarray:
@@ -287,6 +279,13 @@ class TorchClassifier(ClassifierMixin, BaseTorchEstimator):
         n_classes = len(self.classes_) if n_classes is None else n_classes
         defaults = {"mode": "binary" if n_classes == 2 else "multiclass", "batch": True}
         return accepted_arguments(criterion_cls, defaults)
+
+    def _check_first_partial_fit(self, classes):
+        if classes is None:
+            raise ValueError(
+                f"{type(self).__name__}.partial_fit needs `classes` on its first call: "
+                "the module's output width depends on the full set of labels."
+            )
 
     def _decode_targets(self, targets):
         index = targets.reshape(len(targets), -1)[:, 0].to(torch.int64).cpu().numpy()
