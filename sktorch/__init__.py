@@ -10,7 +10,6 @@ from sktorch._version import __version__
 from sktorch.losses import get_loss, list_losses, register_loss
 from sktorch.models import get_model, list_models, register_model
 from sktorch.optim import get_optimizer, list_optimizers, register_optimizer
-from sktorch.transforms import get_transform, list_transforms, register_transform
 
 __all__ = [
     "ImageClassifier",
@@ -34,3 +33,15 @@ __all__ = [
     "register_transform",
     "save",
 ]
+
+# sktorch.transforms subclasses torchvision's transforms, and importing
+# torchvision costs about a second; tabular users should not pay for it.
+_TRANSFORMS_FUNCTIONS = ("get_transform", "list_transforms", "register_transform")
+
+
+def __getattr__(name: str):
+    if name in _TRANSFORMS_FUNCTIONS:
+        import sktorch.transforms
+
+        return getattr(sktorch.transforms, name)
+    raise AttributeError(f"module 'sktorch' has no attribute {name!r}")

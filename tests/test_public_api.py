@@ -5,6 +5,7 @@ import importlib
 import inspect
 
 import pytest
+from helpers import run_python
 
 import sktorch
 
@@ -63,3 +64,18 @@ def test_every_estimator_signature_matches_its_constraints(name):
     for parent in cls.__mro__[1:]:
         if "_parameter_constraints" in vars(parent):
             assert set(parent._parameter_constraints) <= signature, parent.__name__
+
+
+def test_importing_sktorch_leaves_torchvision_unloaded(tmp_path):
+    # torchvision costs about a second to import; a tabular fit never needs it.
+    out = run_python(
+        "import sys, sktorch\n"
+        "from sklearn.datasets import load_iris\n"
+        "X, y = load_iris(return_X_y=True)\n"
+        "sktorch.TorchClassifier(max_epochs=1).fit(X, y).predict(X)\n"
+        "print('torchvision' in sys.modules)\n"
+        "from sktorch import get_transform\n"
+        "print(get_transform('salt_and_pepper').amount)\n",
+        cwd=tmp_path,
+    ).stdout
+    assert out.split() == ["False", "0.05"]

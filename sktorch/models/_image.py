@@ -16,9 +16,7 @@ import urllib.parse
 from typing import Any
 
 import torch
-import torchvision
 from torch import nn
-from torchvision.transforms.v2 import functional as F
 
 from sktorch.exceptions import InvalidParameterError
 
@@ -115,8 +113,12 @@ class ImageModel(nn.Module):
         if self.channels == 3 and x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
         if self.resize is not None and tuple(x.shape[-2:]) != _full(self.resize):
+            from torchvision.transforms.v2 import functional as F
+
             x = F.resize(x, list(self.resize), antialias=True)
         if self.crop is not None and tuple(x.shape[-2:]) != _full(self.crop):
+            from torchvision.transforms.v2 import functional as F
+
             x = F.center_crop(x, list(self.crop))
         if self.mean is not None:
             x = (x - self.mean) / self.std
@@ -148,6 +150,8 @@ def _full(size: tuple[int, ...]) -> tuple[int, ...]:
 
 def torchvision_models() -> list[str]:
     """Names of torchvision's image classification models."""
+    import torchvision
+
     return torchvision.models.list_models(module=torchvision.models)
 
 
@@ -238,6 +242,8 @@ def weights_entry(enum: Any, name: str, message: str) -> Any:
 
 def torchvision_weights(arch: str, name: str, owner: str) -> Any:
     """The torchvision weights entry ``name`` of architecture ``arch``."""
+    import torchvision
+
     return weights_entry(
         torchvision.models.get_model_weights(arch),
         name,
@@ -252,6 +258,8 @@ def load_torchvision_weights(arch: str, weights: Any, owner: str) -> nn.Module:
     torchvision downloads the file when it is not cached; where that fails
     (no network), the error says where to put the file.
     """
+    import torchvision
+
     path = weights_file(weights)
     try:
         return torchvision.models.get_model(arch, weights=weights, progress=False)

@@ -10,7 +10,6 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-import torchvision
 from torch import nn
 
 from sktorch.models._image import ImageModel, weights_entry, weights_file
@@ -92,12 +91,16 @@ class SegmentationModel(ImageModel):
 # ------------------------------------------------------ torchvision models
 def torchvision_segmentation_models() -> list[str]:
     """Names of torchvision's semantic segmentation models."""
+    import torchvision
+
     return torchvision.models.list_models(module=torchvision.models.segmentation)
 
 
 def backbone_weights(arch: str, name: str, owner: str) -> Any:
     """The entry ``name`` ('DEFAULT', 'IMAGENET1K_V1'...) of the weights enum
     of the backbone of the torchvision segmentation model ``arch``."""
+    import torchvision
+
     builder = torchvision.models.get_model_builder(arch)
     default = inspect.signature(builder).parameters["weights_backbone"].default
     enum = type(default)
@@ -120,6 +123,8 @@ def build_torchvision_segmentation(
     pretrained with ``weights_backbone`` (read from torch's hub cache) or
     untrained (None; torchvision's own default would download ImageNet
     weights). The auxiliary classifier, when there is one, is dropped."""
+    import torchvision
+
     path = weights_file(weights_backbone) if weights_backbone is not None else None
     try:
         network = torchvision.models.get_model(
