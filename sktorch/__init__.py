@@ -3,7 +3,7 @@
 from sktorch._classifier import TorchClassifier
 from sktorch._image import ImageClassifier
 from sktorch._onnx import export_onnx
-from sktorch._persistence import load, save
+from sktorch._io import load, save
 from sktorch._regressor import TorchRegressor
 from sktorch._segmenter import ImageSegmenter
 from sktorch._version import __version__

@@ -286,6 +286,14 @@ class BaseTorchEstimator(BaseEstimator):
         "callbacks": [list, None],
     }
 
+    # The fitted state sktorch.save writes and sktorch.load restores, and the
+    # only names load writes into an estimator (a file cannot plant an
+    # attribute over a method). ``net_`` is rebuilt from the weights;
+    # ``checkpoint_path_`` names a directory of the machine that fitted.
+    _fitted_attributes: tuple[str, ...] = (
+        "n_outputs_", "n_features_in_", "feature_names_in_", "_input_shape", "_rng_state",
+        "_split_seed", "_trimmed",
+    )
     # Prefixes of the ``prefix__option`` hyperparameters an estimator accepts.
     _option_prefixes: tuple[str, ...] = (
         "module", "criterion", "optimizer", "lr_scheduler", "init", "callbacks", "compile",
@@ -745,6 +753,7 @@ class BaseTorchEstimator(BaseEstimator):
         *,
         pretrained: bool = True,
         n_train: int | None = None,
+        check_output: bool = True,
     ) -> SktorchNet:
         """Build and initialize the skorch net for a fit.
 
@@ -752,7 +761,9 @@ class BaseTorchEstimator(BaseEstimator):
         with ``n_train`` the number of training samples (a Dataset).
         ``pretrained=False`` builds the same architecture without reading
         pretrained weights, for a caller that loads every weight itself
-        (``sktorch.load``).
+        (``sktorch.load``). ``check_output=False`` skips the forward pass
+        that checks the module's output shape (``sktorch.load`` runs none:
+        it checks the module against the saved weights instead).
         """
         owner = type(self).__name__
         if self.precision == "16-mixed" and device.type != "cuda":
@@ -876,7 +887,8 @@ class BaseTorchEstimator(BaseEstimator):
             },
         )
         net.initialize()
-        self._check_module_output(net, inputs[:2], n_outputs)
+        if check_output:
+            self._check_module_output(net, inputs[:2], n_outputs)
         return net
 
     def _module_spec(
@@ -1145,7 +1157,7 @@ class BaseTorchEstimator(BaseEstimator):
         self : object
             The trimmed estimator.
         """
-        from sktorch._persistence import trim_for_inference
+        from sktorch._io import trim_for_inference
 
         check_is_fitted(self)
         trim_for_inference(self)

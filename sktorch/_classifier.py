@@ -79,6 +79,8 @@ class TorchClassifier(ClassifierMixin, BaseTorchEstimator):
     array([1., 1., 1.])
     """
 
+    _fitted_attributes = (*BaseTorchEstimator._fitted_attributes, "classes_", "_sigmoid_output")
+
     def __init__(
         self,
         module: Any = "mlp",

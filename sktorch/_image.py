@@ -242,6 +242,8 @@ class ImageClassifier(TorchClassifier):
     (1, 8, 8)
     """
 
+    _fitted_attributes = (*TorchClassifier._fitted_attributes, "image_shape_")
+
     _parameter_constraints: dict = {
         **TorchClassifier._parameter_constraints,
         "weights": [str, os.PathLike, None],

@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ import torch
 from sklearn.base import is_classifier
 from torch import nn
 
+from sktorch._atomic import atomic_write
 from sktorch._validation import check_is_fitted
 from sktorch.exceptions import OnnxExportError
 
@@ -99,7 +99,7 @@ def export_onnx(estimator: Any, path: str | os.PathLike, *, opset: int | None = 
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     path = os.path.join(tmp, "iris.onnx")
     ...     sktorch.export_onnx(clf, path)
-    ...     session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    ...     session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
     ...     proba = session.run(["probabilities"], {"input": X[:5]})[0]
     >>> np.allclose(proba, clf.predict_proba(X[:5]), atol=1e-5)
     True
@@ -135,15 +135,9 @@ def export_onnx(estimator: Any, path: str | os.PathLike, *, opset: int | None = 
     model = program.model_proto
     _name_batch_axis(model, owner)
     onnx.helper.set_model_props(model, _metadata(estimator, output_name))
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        onnx.save_model(model, tmp)
-        _check_graph(ort, tmp, graph, estimator._input_shape, output_name, owner)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    data = model.SerializeToString()
+    _check_graph(ort, data, graph, estimator._input_shape, output_name, owner)
+    atomic_write(path, lambda stream: stream.write(data))
 
 
 def _import_onnx():
@@ -245,11 +239,11 @@ def _metadata(estimator: Any, output_name: str) -> dict[str, str]:
     return props
 
 
-def _check_graph(ort: Any, path: str, graph: _InferenceGraph, input_shape: tuple[int, ...],
+def _check_graph(ort: Any, model: bytes, graph: _InferenceGraph, input_shape: tuple[int, ...],
                  output_name: str, owner: str) -> None:
     """Run the exported graph with onnxruntime on batch sizes other than the
     traced one, and compare with the module."""
-    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
     rng = np.random.default_rng(0)
     for n in (1, 3):
         x = rng.standard_normal((n, *input_shape)).astype(np.float32)

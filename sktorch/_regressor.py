@@ -58,6 +58,8 @@ class TorchRegressor(RegressorMixin, BaseTorchEstimator):
     (4,)
     """
 
+    _fitted_attributes = (*BaseTorchEstimator._fitted_attributes, "_y_was_1d")
+
     def __init__(
         self,
         module: Any = "mlp",

@@ -19,6 +19,7 @@ __all__ = [
     "InvalidParameterError",
     "OnnxExportError",
     "PersistenceError",
+    "ResetOnLoadWarning",
     "SktorchError",
     "UnsavableValueError",
     "UnsupportedFormatError",
@@ -61,14 +62,22 @@ class WeightsMismatchError(InvalidFileError):
     the saved hyperparameters."""
 
 
-class UntrustedObjectError(PersistenceError):
+class UntrustedObjectError(InvalidFileError):
     """The file names a class or function that :func:`sktorch.load` is not
-    allowed to build: pass it in ``trusted`` if you trust it."""
+    allowed to use or build, or sets an option it may not set: pass the class
+    in ``trusted`` if you trust the file."""
 
 
 class UnsavableValueError(PersistenceError):
     """A hyperparameter or fitted attribute has a value :func:`sktorch.save`
     cannot store without pickle."""
+
+
+class ResetOnLoadWarning(UserWarning):
+    """:func:`sktorch.load` reset hyperparameters that reach a compiler, the
+    file system or other processes (``compile``, ``checkpoint_dir``,
+    ``tensorboard``, ...) to their defaults; set them again after loading if
+    you trust the file."""
 
 
 class OnnxExportError(SktorchError, RuntimeError):

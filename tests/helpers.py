@@ -1,8 +1,10 @@
 """Importable helpers for tests that run code in a fresh Python process."""
 
+import json
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 from torch import nn
@@ -31,3 +33,20 @@ def run_python(code: str, cwd: Path) -> subprocess.CompletedProcess:
     if result.returncode != 0:
         raise AssertionError(f"subprocess failed:\n{result.stdout}\n{result.stderr}")
     return result
+
+
+def rewrite(path, document=None, members=None):
+    """Rewrite a saved file with an edited document and/or other members."""
+    with zipfile.ZipFile(path) as archive:
+        contents = {name: archive.read(name) for name in archive.namelist()}
+    if document is not None:
+        contents["sktorch.json"] = json.dumps(document).encode()
+    contents.update(members or {})
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in contents.items():
+            archive.writestr(name, data)
+
+
+def read_document(path):
+    with zipfile.ZipFile(path) as archive:
+        return json.loads(archive.read("sktorch.json"))

@@ -11,15 +11,15 @@ import pandas as pd
 import pytest
 import safetensors.torch
 import torch
-from helpers import TwoLayerNet, run_python
+from helpers import TwoLayerNet, read_document, rewrite, run_python
 from sklearn.linear_model import LogisticRegression
 from skorch.callbacks import EpochScoring
 from torch import nn
 
 import sktorch
 from sktorch import TorchClassifier, TorchRegressor
-from sktorch._persistence import (
-    FORMAT_VERSION,
+from sktorch._io import FORMAT_VERSION
+from sktorch.exceptions import (
     InvalidFileError,
     PersistenceError,
     UnsavableValueError,
@@ -46,23 +46,6 @@ def fit_iris(iris, **params):
     labels = np.array(["setosa", "versicolor", "virginica"])[y]
     params = {"max_epochs": 2, "random_state": 0, "device": "cpu", **params}
     return TorchClassifier(**params).fit(X, labels), X, labels
-
-
-def rewrite(path, document=None, members=None):
-    """Rewrite a saved file with an edited document and/or other members."""
-    with zipfile.ZipFile(path) as archive:
-        contents = {name: archive.read(name) for name in archive.namelist()}
-    if document is not None:
-        contents["sktorch.json"] = json.dumps(document).encode()
-    contents.update(members or {})
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, data in contents.items():
-            archive.writestr(name, data)
-
-
-def read_document(path):
-    with zipfile.ZipFile(path) as archive:
-        return json.loads(archive.read("sktorch.json"))
 
 
 def assert_same_params(loaded, original):

@@ -8,7 +8,7 @@ from sklearn.base import clone
 
 import sktorch
 from sktorch import TorchClassifier, TorchRegressor
-from sktorch._persistence import PersistenceError
+from sktorch.exceptions import PersistenceError
 
 
 @pytest.fixture

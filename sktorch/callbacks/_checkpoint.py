@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback
 
+from sktorch._atomic import atomic_write
 from sktorch._net import FastHistory
 from sktorch.callbacks._schedule import LRScheduler
 
@@ -27,19 +28,6 @@ def new_run_dir(root: str | os.PathLike) -> Path:
     path = Path(root) / name
     path.mkdir(parents=True, exist_ok=False)
     return path
-
-
-def _atomic_save(obj: Any, path: Path) -> None:
-    """Write to a temporary file beside ``path``, then rename: an interrupted
-    save never leaves a half-written file under the final name."""
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as f:
-            torch.save(obj, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _plain(value: Any) -> Any:
@@ -148,8 +136,7 @@ class Checkpoint(Callback):
 
     Examples
     --------
-    >>> import tempfile
-    >>> from sklearn.datasets import load_iris
+    >>>     >>> from sklearn.datasets import load_iris
     >>> from sktorch import TorchClassifier
     >>> X, y = load_iris(return_X_y=True)
     >>> with tempfile.TemporaryDirectory() as root:
@@ -169,8 +156,8 @@ class Checkpoint(Callback):
     def on_epoch_end(self, net, **kwargs: Any) -> None:
         path = Path(self.dirname)
         state = training_state(net)
-        _atomic_save(state, path / "last.pt")
+        atomic_write(path / "last.pt", functools.partial(torch.save, state))
         score = net.history[-1].get(self.monitor)
         if score is not None and score < self.best_:
             self.best_ = score
-            _atomic_save(state, path / "best.pt")
+            atomic_write(path / "best.pt", functools.partial(torch.save, state))
