@@ -99,7 +99,7 @@ def export_onnx(estimator: Any, path: str | os.PathLike, *, opset: int | None = 
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     path = os.path.join(tmp, "iris.onnx")
     ...     sktorch.export_onnx(clf, path)
-    ...     session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+    ...     session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     ...     proba = session.run(["probabilities"], {"input": X[:5]})[0]
     >>> np.allclose(proba, clf.predict_proba(X[:5]), atol=1e-5)
     True

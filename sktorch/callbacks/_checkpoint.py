@@ -136,7 +136,8 @@ class Checkpoint(Callback):
 
     Examples
     --------
-    >>>     >>> from sklearn.datasets import load_iris
+    >>> import tempfile
+    >>> from sklearn.datasets import load_iris
     >>> from sktorch import TorchClassifier
     >>> X, y = load_iris(return_X_y=True)
     >>> with tempfile.TemporaryDirectory() as root:
