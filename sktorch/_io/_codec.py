@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from sktorch._io._trust import Trust, object_path
+from sktorch._io._trust import Trust
 from sktorch.exceptions import InvalidFileError, UnsavableValueError
 
 # Tags of the JSON objects that stand for a value JSON has no type for. A
