@@ -1051,18 +1051,29 @@ class BaseTorchEstimator(BaseEstimator):
         return to_tensor(validate_predict_input(self, X))
 
     def _forward(self, X: Any, link: Callable[[torch.Tensor], torch.Tensor] | None = None):
-        """Module outputs for X: one validation, then batched forward passes
-        under ``torch.inference_mode``, gathered on the CPU as float32.
+        """Module outputs for X, as one float64 tensor on the CPU: one
+        validation, then batched forward passes under ``torch.inference_mode``.
 
-        With ``tta``, ``link`` (the output function: softmax, sigmoid...) is
-        applied to the outputs of the input and of each of its views, and
-        the average is returned; without it, ``link`` of the outputs.
+        The outputs, through float32 (what the module computes under any
+        precision), go through ``link`` (the output function: softmax,
+        sigmoid...) in float64 and into an output allocated once (see
+        :class:`_Predictions`): a large X costs the output and a few
+        blocks of temporaries, not a list of batch outputs, their
+        concatenation and copies of it. With ``tta``, the linked outputs of
+        the input and of each view are averaged.
+
+        Returns
+        -------
+        output : torch.Tensor of shape (n_samples, ...)
+            float64 (or ``link``'s dtype when it returns another one).
         """
         check_is_fitted(self)
         if is_dataset(X):
+            n_rows = len(X)
             batches = self._dataset_batches(X)
         else:
             inputs = self._predict_inputs(X)
+            n_rows = len(inputs)
             batches = (inputs[start : start + _PREDICT_CHUNK_ROWS]
                        for start in range(0, len(inputs), _PREDICT_CHUNK_ROWS))
         views = resolve_tta(self.tta, type(self).__name__)
@@ -1070,21 +1081,13 @@ class BaseTorchEstimator(BaseEstimator):
         module = net.module_
         if module.training:
             module.eval()
-        outputs = []
+        predictions = _Predictions(n_rows, len(views) + 1, link)
         with torch.inference_mode(), net.autocast():
             for batch in batches:
                 batch = batch.to(net.device)
-                outputs.append(_first_output(module(batch)).float().cpu())
-                for view in views:
-                    outputs.append(_first_output(module(view(batch))).float().cpu())
-        if views:
-            # Chunks hold the input's outputs, then each view's, in turn.
-            n_views = len(views) + 1
-            link = link or (lambda output: output)
-            per_view = [torch.cat(outputs[i::n_views]) for i in range(n_views)]
-            return sum(link(output.double()) for output in per_view) / n_views
-        output = outputs[0] if len(outputs) == 1 else torch.cat(outputs)
-        return link(output.double()) if link is not None else output
+                predictions.add([_first_output(module(batch))]
+                                + [_first_output(module(view(batch))) for view in views])
+        return predictions.result(type(self).__name__)
 
     def _dataset_batches(self, X: Any) -> Any:
         """Batches of the inputs of a Dataset X (items (x, y) or x), checked
@@ -1198,6 +1201,119 @@ def _first_output(output: Any) -> torch.Tensor:
     """A module may return a tuple (e.g. logits and auxiliary outputs); the
     first element is the prediction."""
     return output[0] if isinstance(output, (tuple, list)) else output
+
+
+class _Predictions:
+    """The output of ``_forward``, filled batch by batch.
+
+    Each view's module outputs (the input's, then each ``tta`` view's) are
+    staged as float64 in blocks of ``_PREDICT_CHUNK_ROWS`` rows. A full
+    block (and the last one) goes through ``link`` and into its rows of the
+    output, allocated once on the first block, of ``link``'s width and
+    dtype; with several views their linked blocks are summed into those
+    rows, from zero as Python's ``sum`` of them was (0.0 + -0.0 is 0.0),
+    then divided by the number of views.
+
+    ``link`` thus sees blocks of the same rows whatever the loader's batch
+    size, those of the in-memory path: linking each batch on its own would
+    change the last bit of some probabilities with the batch size, for an
+    elementwise kernel (sigmoid) computes the few values past its last full
+    vector register apart. (Softmax works row by row: any blocks give the
+    values of one call on the whole output.)
+
+    Parameters
+    ----------
+    n_rows : int
+        Rows expected (len(X)); the output grows if more come.
+    n_views : int
+        Outputs per batch: 1, plus one per ``tta`` view.
+    link : callable or None
+        Output function, applied to float64 blocks; None for none.
+    """
+
+    def __init__(self, n_rows: int, n_views: int,
+                 link: Callable[[torch.Tensor], torch.Tensor] | None) -> None:
+        self.n_rows = n_rows
+        self.n_views = n_views
+        self.link = link
+        self.stages: list[torch.Tensor] = []
+        self.staged = 0
+        self.output: torch.Tensor | None = None
+        self.filled = 0
+
+    def add(self, outputs: list[torch.Tensor]) -> None:
+        """Stage one batch's outputs, one tensor per view."""
+        outputs = [output.float().cpu() for output in outputs]
+        if not self.stages:
+            # No larger than X: a few rows of large outputs (images) stay small.
+            rows = min(_PREDICT_CHUNK_ROWS, max(self.n_rows, 1))
+            self.stages = [torch.empty((rows, *output.shape[1:]), dtype=torch.float64)
+                           for output in outputs]
+        start, n = 0, len(outputs[0])
+        while start < n:
+            if self.staged == len(self.stages[0]):
+                # More rows than X has (a loader's sampler): full-size blocks.
+                self.stages = [_grown(stage, _PREDICT_CHUNK_ROWS) for stage in self.stages]
+            take = min(n - start, len(self.stages[0]) - self.staged)
+            for stage, output in zip(self.stages, outputs):
+                stage[self.staged : self.staged + take] = output[start : start + take]
+            self.staged += take
+            start += take
+            if self.staged == _PREDICT_CHUNK_ROWS:
+                self._flush()
+
+    def _linked(self, stage: torch.Tensor) -> torch.Tensor:
+        block = stage[: self.staged]
+        return self.link(block) if self.link is not None else block
+
+    def _flush(self) -> None:
+        if not self.staged:
+            return
+        first = self._linked(self.stages[0])
+        rows = self._reserve(first)[self.filled : self.filled + self.staged]
+        if self.n_views == 1:
+            rows.copy_(first)
+        else:
+            rows.zero_()
+            rows += first
+            for stage in self.stages[1:]:
+                rows += self._linked(stage)
+            rows /= self.n_views
+        self.filled += self.staged
+        self.staged = 0
+
+    def _reserve(self, like: torch.Tensor) -> torch.Tensor:
+        """The output, with room for the staged rows: allocated for the rows
+        expected, grown only when a loader yields more than that. Allocated
+        outside inference mode: an ordinary tensor, which callers may modify."""
+        needed = self.filled + self.staged
+        if self.output is None:
+            with torch.inference_mode(False):
+                self.output = torch.empty((max(self.n_rows, needed), *like.shape[1:]),
+                                          dtype=like.dtype)
+        elif needed > len(self.output):
+            with torch.inference_mode(False):
+                self.output = _grown(self.output, max(needed, 2 * len(self.output)))
+        return self.output
+
+    def result(self, owner: str) -> torch.Tensor:
+        """The output, of the rows the batches gave (fewer than expected when
+        the loader dropped some: a view, no copy)."""
+        self._flush()
+        if self.output is None:
+            raise ValueError(
+                f"{owner} got no batch to predict from X: its DataLoader yielded nothing "
+                "(do iterator_valid__ options drop the samples?)."
+            )
+        return self.output if self.filled == len(self.output) else self.output[: self.filled]
+
+
+def _grown(tensor: torch.Tensor, rows: int) -> torch.Tensor:
+    """A copy of ``tensor`` with room for ``rows`` rows (the first ones its
+    own, the rest uninitialized)."""
+    grown = torch.empty((rows, *tensor.shape[1:]), dtype=tensor.dtype)
+    grown[: len(tensor)] = tensor
+    return grown
 
 
 def fill_doc(cls: type, **values: str) -> type:

@@ -5,18 +5,25 @@ then starts N worker processes with ``torch.multiprocessing``
 ('forkserver' with sktorch preloaded where there is one, else 'spawn': the
 start methods that are safe with CUDA and torch's thread pools). Each
 worker joins a ``torch.distributed`` process group (NCCL on CUDA, gloo on
-the CPU, rendezvous on a free loopback port), builds the net exactly as the
-parent would (same seed, so the same initial weights), wraps the module in
-``DistributedDataParallel`` and trains on its rows of every global batch
-(:class:`sktorch._net.ShardedBatches`). Rank 0 writes its fitted estimator
-to a temporary file; the parent takes its fitted state, so the result is an
-ordinary single-process estimator.
+the CPU, rendezvous on a store the parent serves on a loopback port),
+builds the net exactly as the parent would (same seed, so the same initial
+weights), wraps the module in ``DistributedDataParallel`` and trains on its
+rows of every global batch (:class:`sktorch._net.ShardedBatches`). Rank 0
+writes its fitted estimator to a temporary file; the parent takes its
+fitted state, so the result is an ordinary single-process estimator.
+
+A worker that raises records its traceback, the time and its pid in the
+same temporary directory, written atomically: the launcher ends the other
+workers as soon as one exits, possibly in the middle of writing. The parent
+names the process that failed first from these records, or from the
+launcher's own report where the records cannot tell, and removes the error
+files the launcher leaves in the system's temporary directory.
 
 torch's own launcher is used, not ``torch.distributed.run`` (which starts a
 fresh program and cannot hand an estimator back to a caller's ``fit``) nor
 skorch's Accelerate integration (an extra dependency, and it takes over the
-training step sktorch customizes): ``start_processes(join=True)`` propagates
-a worker's exception and ends the other workers, so a crash fails ``fit``
+training step sktorch customizes): ``start_processes`` propagates a
+worker's exception and ends the other workers, so a crash fails ``fit``
 rather than leaving it waiting on a collective.
 """
 
@@ -24,17 +31,19 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import json
 import os
 import pickle
-import socket
+import re
 import tempfile
 import time
 import traceback
 from typing import Any
 
 import torch
-from torch.multiprocessing.spawn import ProcessException
+from torch.multiprocessing.spawn import ProcessException, ProcessExitedException
 
+from sktorch._atomic import atomic_write
 from sktorch._device import resolve_device
 from sktorch.exceptions import InvalidParameterError
 
@@ -112,18 +121,27 @@ def fit_distributed(
     threads = max(1, torch.get_num_threads() // world) if device.type == "cpu" else None
     with tempfile.TemporaryDirectory(prefix="sktorch-ddp-") as tmp:
         result = os.path.join(tmp, "rank0.pkl")
-        args = (estimator, world, _free_port(), backend, threads, result, inputs, targets,
+        # The rendezvous store is served from this process, on a port the
+        # operating system assigns as the store binds it: a port found free
+        # beforehand could be taken by another process (another fit under
+        # pytest-xdist, any client) before rank 0 binds it.
+        store = torch.distributed.TCPStore("127.0.0.1", 0, is_master=True,
+                                           wait_for_workers=False, timeout=_TIMEOUT)
+        args = (estimator, world, store.port, backend, threads, result, inputs, targets,
                 n_outputs, device, seed, initialize, epochs)
         try:
-            torch.multiprocessing.start_processes(
-                _worker, args=args, nprocs=world, join=True, start_method=_start_method())
+            _run_workers(args, world)
         except ProcessException as exc:
-            rank, message = _first_error(tmp, exc)
+            rank, pid, message = _first_error(tmp, exc)
             raise RuntimeError(
                 f"Data-parallel training of {owner} (strategy='ddp', {world} processes) "
-                f"failed in process {rank}; the other processes were ended. The error of "
-                f"process {rank}:\n{message}"
+                f"failed in process {rank} (pid {pid}); the other processes were ended. "
+                f"The error of process {rank}:\n{message}"
             ) from exc
+        finally:
+            # Closed now: the traceback of a failed fit, which a notebook or
+            # a debugger keeps, would keep the store listening otherwise.
+            del store
         with open(result, "rb") as file:
             fitted = pickle.load(file)
     named = estimator.get_params(deep=False)
@@ -157,29 +175,113 @@ def _start_method() -> str:
     return "forkserver"
 
 
-def _first_error(tmp: str, exc: Exception) -> tuple[int, str]:
-    """The rank and traceback of the worker that failed first: when one
-    process fails, the others then fail too (their peer is gone), and the
-    launcher reports whichever exited first, not necessarily the cause."""
-    errors = []
+def _run_workers(args: tuple, world: int) -> None:
+    """Run ``world`` :func:`_worker` processes to their end.
+
+    Raises the launcher's :class:`ProcessException` when one fails (the
+    launcher has then ended the others). Whatever the outcome, no worker is
+    left running and the error files the launcher creates in the system's
+    temporary directory (``pytorch-errorfile-*``, one per failed worker,
+    never removed by torch) are removed.
+    """
+    context = torch.multiprocessing.start_processes(
+        _worker, args=args, nprocs=world, join=False, start_method=_start_method())
+    try:
+        while not context.join():
+            pass
+    except ProcessException:
+        raise
+    except (EOFError, pickle.UnpicklingError) as exc:
+        # The launcher ended every worker, then could not read the failed
+        # one's report (a process killed while writing it leaves it cut
+        # short): name the process from its exit code instead.
+        raise _unreported_failure(context.processes) from exc
+    except BaseException:
+        # Interrupted (Ctrl-C, an exception from a signal handler) while the
+        # workers run: end them, so that none trains on unattended or writes
+        # into the temporary directory the caller is removing.
+        _end(context.processes)
+        raise
+    finally:
+        for path in context.error_files:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(path)
+
+
+def _unreported_failure(processes: list) -> ProcessExitedException:
+    """The launcher's report for a failed worker whose own report could not
+    be read: the first process (by rank) that exited with an error."""
+    index, process = next(((i, p) for i, p in enumerate(processes) if p.exitcode),
+                          (-1, None))
+    code = process.exitcode if process is not None else None
+    return ProcessExitedException(
+        f"process {index} exited with code {code}; its error report could not be read",
+        error_index=index, error_pid=process.pid if process is not None else None,
+        exit_code=code)
+
+
+def _end(processes: list, grace: float = 10.0) -> None:
+    """End ``processes``: SIGTERM, then SIGKILL for any still alive after
+    ``grace`` seconds (a process blocked in native code, or one that
+    handles SIGTERM, may outlive the first)."""
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    deadline = time.monotonic() + grace
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+        if process.is_alive():
+            process.kill()
+            process.join()
+
+
+def _write_error(directory: str, rank: int, text: str) -> None:
+    """Record the traceback ``text`` of the worker of rank ``rank`` in
+    ``directory``, with the time (to tell the first failure from those it
+    brought about) and the pid.
+
+    The record is written atomically: the launcher may end this process at
+    any moment once another worker has exited, and the parent must find
+    either the whole record or none.
+    """
+    record = json.dumps({"time": time.time(), "pid": os.getpid(), "traceback": text})
+    atomic_write(os.path.join(directory, f"error-{rank}.json"),
+                 lambda file: file.write(record.encode()))
+
+
+def _read_error(path: str) -> tuple[float, int, str] | None:
+    """The time, pid and traceback of the record at ``path``; None if it
+    cannot be read or is not a whole record."""
+    try:
+        with open(path) as file:
+            record = json.load(file)
+        return float(record["time"]), int(record["pid"]), str(record["traceback"])
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+
+
+def _first_error(tmp: str, exc: ProcessException) -> tuple[int, int, str]:
+    """The rank, pid and error of the worker that failed first.
+
+    When one process fails, the others then fail too (their peer is gone),
+    and the launcher reports whichever *exited* first, not necessarily the
+    cause: the earliest record in ``tmp`` names it. When the process the
+    launcher reports left no readable record, it ended without raising in
+    :func:`_worker` (killed by a signal, ``os._exit``, an error before the
+    process group was joined), so the launcher's report, which names it and
+    holds its traceback where it has one, is the first failure known.
+    """
+    records = {}
     for name in os.listdir(tmp):
-        if name.startswith("error-"):
-            with open(os.path.join(tmp, name)) as file:
-                when, message = file.read().split("\n", 1)
-            errors.append((float(when), int(name.removeprefix("error-")), message))
-    if not errors:
-        return getattr(exc, "error_index", -1), str(exc)
-    _, rank, message = min(errors)
-    return rank, message
-
-
-def _free_port() -> int:
-    """A TCP port free on the loopback interface now (the operating system
-    picks it, so parallel fits, e.g. under pytest-xdist, get different
-    ones)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        match = re.fullmatch(r"error-(\d+)\.json", name)
+        record = _read_error(os.path.join(tmp, name)) if match else None
+        if record:
+            records[int(match[1])] = record
+    if exc.error_index not in records:
+        return exc.error_index, exc.error_pid, exc.msg.strip()
+    rank = min(records, key=lambda rank: records[rank][0])
+    _, pid, text = records[rank]
+    return rank, pid, text
 
 
 def _worker(rank, estimator, world, port, backend, threads, result, inputs, targets,
@@ -191,8 +293,9 @@ def _worker(rank, estimator, world, port, backend, threads, result, inputs, targ
     if device.type == "cuda":
         device = torch.device("cuda", rank)
         torch.cuda.set_device(device)
-    dist.init_process_group(backend, init_method=f"tcp://127.0.0.1:{port}", rank=rank,
-                            world_size=world, timeout=_TIMEOUT)
+    store = dist.TCPStore("127.0.0.1", port, is_master=False, timeout=_TIMEOUT)
+    dist.init_process_group(backend, store=store, rank=rank, world_size=world,
+                            timeout=_TIMEOUT)
     try:
         if rank > 0:
             # One progress table, printed by rank 0.
@@ -204,10 +307,10 @@ def _worker(rank, estimator, world, port, backend, threads, result, inputs, targ
             with open(result, "wb") as file:
                 pickle.dump(estimator, file)
     except BaseException:
-        # Recorded with the time, so that the parent can tell the cause
-        # from the failures it brings about in the other processes.
-        with open(os.path.join(os.path.dirname(result), f"error-{rank}"), "w") as file:
-            file.write(f"{time.time()!r}\n{traceback.format_exc()}")
+        # Not writing the record must not hide the error: the parent then
+        # falls back to the launcher's report.
+        with contextlib.suppress(OSError):
+            _write_error(os.path.dirname(result), rank, traceback.format_exc())
         raise
     finally:
         dist.destroy_process_group()

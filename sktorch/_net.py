@@ -15,6 +15,7 @@ import contextlib
 import fnmatch
 import functools
 import math
+import warnings
 import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -208,6 +209,10 @@ class SktorchNet(NeuralNet):
     and one optimizer step. Otherwise skorch's own step runs unchanged
     (it alone supports closure-based optimizers such as LBFGS).
 
+    When training raises, skorch skips ``on_train_end``; callbacks with an
+    ``on_train_error`` method are called there instead (see
+    :meth:`on_train_error`), so that what they opened for the fit is closed.
+
     Parameters
     ----------
     precision : {'32', '16-mixed', 'bf16-mixed'}
@@ -298,6 +303,64 @@ class SktorchNet(NeuralNet):
         for _, callback in self.callbacks_:
             if _overrides(type(callback), method_name) or method_name in vars(callback):
                 getattr(callback, method_name)(self, **cb_kwargs)
+
+    # ------------------------------------------------------------ failures
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        # skorch notifies on_train_end only when the training loop returns
+        # (or is interrupted with Ctrl-C): after any other exception, a
+        # callback that opened something in on_train_begin (TensorBoard's
+        # writer and its thread) would never close it. fit() goes through
+        # here too.
+        try:
+            return super().partial_fit(X, y, classes=classes, **fit_params)
+        except BaseException as exc:
+            self._notify_train_error(exc, X=X, y=y)
+            raise
+
+    def on_train_error(self, net, exc: BaseException, X=None, y=None, **kwargs) -> None:
+        """Hook: training raised ``exc``; release what ``on_train_begin``
+        acquired.
+
+        Called on the net, then on every callback that has a method of this
+        name, when ``partial_fit`` (which ``fit`` calls) raises: in
+        ``on_train_begin``, in the training loop, or in ``on_train_end``,
+        which skorch then does not call or did not finish. A callback may
+        thus get it after its own ``on_train_begin`` failed, or after its
+        ``on_train_end`` ran, and must not release anything twice. ``exc``
+        propagates unchanged afterwards: a hook that raises is reported as a
+        ``RuntimeWarning``, and the next one is still called. Here it does
+        nothing.
+
+        Parameters
+        ----------
+        net : SktorchNet
+            The net being trained.
+        exc : BaseException
+            What training raised.
+        X, y
+            The data ``partial_fit`` was given.
+        """
+
+    def _notify_train_error(self, exc: BaseException, **kwargs: Any) -> None:
+        """Call ``on_train_error`` on the net and every callback that has it,
+        each even when an earlier one fails; never raise."""
+        hooks = [("net", self), *getattr(self, "callbacks_", ())]
+        for name, callback in hooks:
+            hook = getattr(callback, "on_train_error", None)
+            if hook is None:
+                continue
+            try:
+                hook(self, exc=exc, **kwargs)
+            except Exception as hook_exc:
+                message = (
+                    f"The on_train_error hook of {name!r} ({type(callback).__name__}) "
+                    f"failed while training was failing with {type(exc).__name__}: "
+                    f"{type(hook_exc).__name__}: {hook_exc}"
+                )
+                # Even with warnings turned into errors, the training error
+                # is what propagates.
+                with contextlib.suppress(Exception):
+                    warnings.warn(message, RuntimeWarning, stacklevel=3)
 
     # ------------------------------------------------------------ building
     def initialize_history(self):

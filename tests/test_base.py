@@ -1,5 +1,7 @@
 """What every estimator shares: parameter handling, bad input, devices, RNG."""
 
+import copy
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -184,3 +186,129 @@ def test_compile_with_inductor():
     eager = TorchClassifier(max_epochs=2, random_state=0).fit(X, y)
     compiled = TorchClassifier(max_epochs=2, random_state=0, compile=True).fit(X, y)
     np.testing.assert_allclose(compiled.predict_proba(X), eager.predict_proba(X), rtol=1e-4, atol=1e-5)
+
+
+# ------------------------------------------- predictions written in place
+class _Rows(torch.utils.data.Dataset):
+    """Bare inputs, one row per item, for the DataLoader path of predict."""
+
+    def __init__(self, X):
+        self.X = X
+
+    def __len__(self):
+        return len(self.X)
+
+    def __getitem__(self, i):
+        return self.X[i]
+
+
+class _EachTwice(torch.utils.data.Sampler):
+    """A sampler that yields every index twice: more rows than len(X)."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __len__(self):
+        return 2 * self.n
+
+    def __iter__(self):
+        return iter([i for i in range(self.n) for _ in range(2)])
+
+
+def _forward_by_concatenation(est, X, link=None):
+    """``_forward`` as it was before the output was preallocated: every
+    batch's outputs collected, concatenated, then linked as a whole (per
+    view, the views summed and divided); float32 without a link."""
+    from sktorch._augment import resolve_tta
+    from sktorch._base import _PREDICT_CHUNK_ROWS, _first_output
+    from sktorch._data import is_dataset
+
+    if is_dataset(X):
+        batches = est._dataset_batches(X)
+    else:
+        inputs = est._predict_inputs(X)
+        batches = (inputs[start : start + _PREDICT_CHUNK_ROWS]
+                   for start in range(0, len(inputs), _PREDICT_CHUNK_ROWS))
+    views = resolve_tta(est.tta, type(est).__name__)
+    module = est.net_.module_.eval()
+    outputs = []
+    with torch.inference_mode():
+        for batch in batches:
+            outputs.append(_first_output(module(batch)).float().cpu())
+            for view in views:
+                outputs.append(_first_output(module(view(batch))).float().cpu())
+    if views:
+        n_views = len(views) + 1
+        link = link or (lambda output: output)
+        per_view = [torch.cat(outputs[i::n_views]) for i in range(n_views)]
+        return sum(link(output.double()) for output in per_view) / n_views
+    output = torch.cat(outputs)
+    return link(output.double()) if link is not None else output
+
+
+def _assert_same_bits(new, old):
+    new, old = new.numpy(), old.double().numpy()
+    assert new.dtype == np.float64 and new.shape == old.shape
+    # Bits, not values: -0.0 and 0.0 differ, and every last bit counts.
+    np.testing.assert_array_equal(new.view(np.int64), old.view(np.int64))
+
+
+@pytest.fixture(scope="module")
+def fitted_for_forward():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(120, 6)).astype(np.float32)
+    return {
+        # One sigmoid output (an elementwise link), three softmax ones, and
+        # a regressor's raw outputs.
+        "sigmoid": TorchClassifier(criterion="bce", max_epochs=1, random_state=0).fit(
+            X, np.arange(120) % 2),
+        "softmax": TorchClassifier(max_epochs=1, random_state=0).fit(X, np.arange(120) % 3),
+        "raw": TorchRegressor(max_epochs=1, random_state=0).fit(X, rng.normal(size=(120, 2))),
+    }
+
+
+def _link(est):
+    return est._probabilities if isinstance(est, TorchClassifier) else None
+
+
+@pytest.mark.parametrize("output", ["sigmoid", "softmax", "raw"])
+@pytest.mark.parametrize("tta", [None, [lambda x: -x, lambda x: 0.5 * x]])
+def test_forward_matches_concatenating_the_batches_bit_for_bit(fitted_for_forward, output, tta):
+    est = copy.deepcopy(fitted_for_forward[output]).set_params(tta=tta)
+    # Several batches of 4096 rows and a partial one.
+    X = 3 * np.random.RandomState(1).normal(size=(9000, 6)).astype(np.float32)
+    new = est._forward(X, link=_link(est))
+    _assert_same_bits(new, _forward_by_concatenation(est, X, link=_link(est)))
+    # An ordinary tensor, not an inference one: callers may modify it.
+    assert not new.is_inference()
+
+
+@pytest.mark.parametrize("output", ["sigmoid", "softmax", "raw"])
+@pytest.mark.parametrize("options, n, rows", [
+    (dict(batch_size=1), 300, 300),
+    (dict(batch_size=7), 300, 300),
+    # Batches across the blocks of 4096 rows staged for the link.
+    (dict(batch_size=1000), 9000, 9000),
+    (dict(batch_size=7, iterator_valid__drop_last=True), 300, 294),
+    # More rows than len(X): the output grows.
+    (dict(batch_size=100, iterator_valid__sampler=_EachTwice(2500)), 2500, 5000),
+    (dict(batch_size=100, tta=[lambda x: -x]), 1003, 1003),
+])
+def test_forward_on_a_dataset_matches_concatenating_its_batches(fitted_for_forward, output,
+                                                                 options, n, rows):
+    # Loader batches of any size: an elementwise link (sigmoid) still sees
+    # the blocks of rows it saw, and gives the same bits.
+    est = copy.deepcopy(fitted_for_forward[output]).set_params(**options)
+    X = _Rows(3 * np.random.RandomState(2).normal(size=(n, 6)).astype(np.float32))
+    new = est._forward(X, link=_link(est))
+    _assert_same_bits(new, _forward_by_concatenation(est, X, link=_link(est)))
+    assert len(new) == rows
+
+
+def test_forward_without_any_batch_names_the_loader():
+    X, y = _data()
+    est = TorchClassifier(max_epochs=1, random_state=0, batch_size=64,
+                          iterator_valid__drop_last=True).fit(X, y)
+    with pytest.raises(ValueError, match="got no batch to predict from X: its DataLoader "
+                                         "yielded nothing"):
+        est.predict_proba(_Rows(X))

@@ -6,7 +6,6 @@ it. See docs/scaling.md."""
 import logging
 import os
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -123,8 +122,6 @@ class ExitInDaskWorker(Callback):
         os._exit(1)
 
 
-
-
 def test_a_dead_worker_fails_the_search(iris):
     X, y = iris
     search = GridSearchCV(TorchClassifier(max_epochs=2, random_state=0, callbacks=[ExitInDaskWorker()]),
@@ -143,10 +140,10 @@ def test_a_dead_worker_fails_the_search(iris):
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}), \
             _local_cluster(n_workers=1, threads_per_worker=2) as cluster, distributed.Client(cluster):
         thread = threading.Thread(target=run, daemon=True)
-        started = time.monotonic()
         thread.start()
+        # The deadline is the search's alone: the cluster's shutdown, which
+        # follows, may take seconds more on a loaded machine.
         thread.join(DEATH_TIMEOUT)
         assert not thread.is_alive(), f"the search did not fail within {DEATH_TIMEOUT} s"
     assert isinstance(outcome.get("error"), distributed.KilledWorker), outcome
     assert "died" in str(outcome["error"])
-    assert time.monotonic() - started < DEATH_TIMEOUT

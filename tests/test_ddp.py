@@ -4,14 +4,19 @@ Each data-parallel fit starts two fresh Python processes (a few seconds of
 imports), so the fits are shared between tests where they can be.
 """
 
+import json
+import os
 import pickle
+import tempfile
 
 import numpy as np
 import pytest
 import torch
 from torch import nn
+from torch.multiprocessing.spawn import ProcessExitedException, ProcessRaisedException
 
 from sktorch import TorchClassifier, TorchRegressor
+from sktorch._distributed import _first_error, _write_error
 from sktorch._validation import SklearnInvalidParameterError
 from sktorch.exceptions import DeviceError, InvalidParameterError
 
@@ -85,13 +90,135 @@ def test_ddp_fit_is_an_ordinary_estimator(fits, iris):
     assert restored.net_.estimator is restored
 
 
-def test_a_crashing_worker_fails_fit(iris):
+def _leftovers(directory):
+    """What a fit left in ``directory``, the temporary directory it used:
+    everything but torch's compile cache, a per-user directory torch keeps
+    there by design (it appears at the first fit of any kind)."""
+    return sorted(name for name in os.listdir(directory)
+                  if not name.startswith("torchinductor_"))
+
+
+@pytest.fixture
+def private_tempdir(tmp_path, monkeypatch):
+    """A temporary directory of this test's own, so that files other
+    processes leave in the system's do not count."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    return tmp_path
+
+
+def test_a_crashing_worker_fails_fit(iris, private_tempdir):
     X, y = iris
     clf = TorchClassifier(FailsOnRank1, strategy="ddp", devices=2, device="cpu", max_epochs=1,
                           random_state=0)
-    with pytest.raises(RuntimeError, match=r"(?s)failed in process 1.*forward failed on rank 1"):
+    with pytest.raises(RuntimeError,
+                       match=r"(?s)failed in process 1 \(pid \d+\).*forward failed on rank 1"):
         clf.fit(X, y)
     assert not hasattr(clf, "net_")
+    # Neither the launcher's error files (pytorch-errorfile-*) nor the
+    # fit's own directory are left behind.
+    assert _leftovers(private_tempdir) == []
+
+
+def test_a_cut_short_launcher_report_still_names_the_process(iris, private_tempdir,
+                                                            monkeypatch):
+    # A worker killed while torch's launcher wrapper writes its report
+    # leaves the file cut short, and the launcher's join then raises
+    # EOFError: the fit must still fail with the process named. The report
+    # is cut short here, after the worker wrote it and before join reads it.
+    join = torch.multiprocessing.ProcessContext.join
+
+    def join_after_cutting(self, *args, **kwargs):
+        # Rank 1 fails; rank 0 then fails too, its peer gone.
+        for process in self.processes:
+            process.join(60)
+        for path in self.error_files:
+            if os.path.exists(path):
+                open(path, "wb").close()
+        return join(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.multiprocessing.ProcessContext, "join", join_after_cutting)
+    clf = TorchClassifier(FailsOnRank1, strategy="ddp", devices=2, device="cpu", max_epochs=1,
+                          random_state=0)
+    with pytest.raises(RuntimeError,
+                       match=r"(?s)failed in process 1 \(pid \d+\).*forward failed on rank 1",
+                       ) as info:
+        clf.fit(*iris)
+    # The launcher could not read the report it picked.
+    assert isinstance(info.value.__cause__, ProcessExitedException)
+    assert "could not be read" in str(info.value.__cause__)
+    assert _leftovers(private_tempdir) == []
+
+
+def test_an_interrupted_fit_ends_its_workers(iris, private_tempdir, monkeypatch):
+    # Ctrl-C while the parent waits for its workers: they must not train on
+    # unattended, nor write into the temporary directory being removed.
+    started = []
+
+    def start_processes(*args, **kwargs):
+        context = start(*args, **kwargs)
+        started.append(context)
+        return context
+
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    start = torch.multiprocessing.start_processes
+    monkeypatch.setattr(torch.multiprocessing, "start_processes", start_processes)
+    monkeypatch.setattr(torch.multiprocessing.ProcessContext, "join", interrupted)
+    clf = TorchClassifier(strategy="ddp", devices=2, **PARAMS)
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(*iris)
+    (context,) = started
+    assert [process.exitcode is not None for process in context.processes] == [True, True]
+    assert _leftovers(private_tempdir) == []
+
+
+def _write_record(directory, rank, when, pid, traceback):
+    with open(directory / f"error-{rank}.json", "w") as file:
+        json.dump({"time": when, "pid": pid, "traceback": traceback}, file)
+
+
+def test_the_first_error_is_the_earliest_record(tmp_path):
+    # The launcher reports rank 0, which exited first, but rank 1 failed
+    # first and brought rank 0 down.
+    _write_record(tmp_path, 0, 2.0, 100, "Connection closed by peer")
+    _write_record(tmp_path, 1, 1.0, 101, "forward failed on rank 1")
+    raised = ProcessRaisedException("Connection closed by peer", error_index=0, error_pid=100)
+    assert _first_error(str(tmp_path), raised) == (1, 101, "forward failed on rank 1")
+
+
+def test_a_worker_records_its_error_whole(tmp_path):
+    _write_error(str(tmp_path), 1, "Traceback: forward failed on rank 1")
+    # The record is renamed into place: no partial file remains beside it.
+    assert os.listdir(tmp_path) == ["error-1.json"]
+    raised = ProcessRaisedException("launcher", error_index=1, error_pid=0)
+    assert _first_error(str(tmp_path), raised) == (
+        1, os.getpid(), "Traceback: forward failed on rank 1")
+
+
+@pytest.mark.parametrize("content", ["", '{"time": 1.0, "pid": 101, "trace',
+                                     '{"time": 1.0}', "1.0\nTraceback", "[]"])
+def test_an_unreadable_record_falls_back_to_the_launcher(tmp_path, content):
+    # A record the launcher's process did not finish (ended as it wrote,
+    # by an older writer, or by anything else) names no time to compare:
+    # the launcher's report names the process, its pid and traceback.
+    (tmp_path / "error-1.json").write_text(content)
+    _write_record(tmp_path, 0, 2.0, 100, "Connection closed by peer")
+    raised = ProcessRaisedException(
+        "\n\n-- Process 1 terminated with the following error:\nforward failed on rank 1",
+        error_index=1, error_pid=101)
+    assert _first_error(str(tmp_path), raised) == (
+        1, 101, "-- Process 1 terminated with the following error:\nforward failed on rank 1")
+
+
+def test_a_killed_worker_is_named_by_the_launcher(tmp_path):
+    # Killed (say, for memory), rank 1 recorded nothing; rank 0's record is
+    # the consequence, the lost connection, not the cause.
+    _write_record(tmp_path, 0, 2.0, 100, "Connection closed by peer")
+    killed = ProcessExitedException("process 1 terminated with signal SIGKILL", error_index=1,
+                                    error_pid=101, exit_code=-9, signal_name="SIGKILL")
+    assert _first_error(str(tmp_path), killed) == (
+        1, 101, "process 1 terminated with signal SIGKILL")
 
 
 def test_one_device_trains_in_this_process(regression_data):

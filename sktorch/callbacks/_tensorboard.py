@@ -291,7 +291,8 @@ class TensorBoard(Callback):
       divided by 255, other types min-max scaled per image);
     - the module's graph, traced once on two samples of the first batch (in
       eval mode and without touching the random state, so training is the
-      same with or without this callback);
+      same with or without this callback; traced as the ONNX exporter
+      traces, not with ``torch.jit.trace``, which kept memory per fit);
     - at the end of each fit, an HParams session: every hyperparameter of
       the estimator (``prefix__option`` ones included; values other than
       numbers, strings and booleans as text) and, as ``hparams/<key>``
@@ -348,6 +349,10 @@ class TensorBoard(Callback):
 
     A later ``partial_fit`` or warm-started ``fit`` of the same net writes
     to the same run directory, continuing the epoch numbering.
+
+    A fit that raises closes the writer too (skorch calls no
+    ``on_train_end`` then; sktorch's net calls :meth:`on_train_error`): its
+    thread ends, and the run keeps the scalars of the epochs that ended.
 
     Examples
     --------
@@ -445,19 +450,40 @@ class TensorBoard(Callback):
         self.writer_ = SummaryWriter(log_dir=str(self.run_dir_))
 
     def on_train_end(self, net, X=None, y=None, **kwargs: Any) -> None:
-        writer = self.writer_
-        if writer is None:
+        if self.writer_ is None:
             return
         try:
             self._log_scalars(net)
             if len(net.history):
                 self._log_hparams(net)
         finally:
-            writer.close()
-            self.writer_ = None
-            self.image_batch_ = None
-            self.target_batch_ = None
-            self.gradients_ = None
+            self._close()
+
+    def on_train_error(self, net, exc: BaseException, X=None, y=None, **kwargs: Any) -> None:
+        """Training raised: write the scalars of the epochs not written yet
+        (those recorded when a callback placed before this one raised at an
+        epoch's end) and close the writer, which ends its thread and
+        completes the event file. No HParams session: the run did not end.
+
+        :class:`~sktorch._net.SktorchNet` calls this hook; skorch calls no
+        ``on_train_end`` after an exception.
+        """
+        if getattr(self, "writer_", None) is None:
+            return
+        try:
+            self._log_scalars(net)
+        finally:
+            self._close()
+
+    def _close(self) -> None:
+        """Close the writer (flushing it and joining its thread) and drop
+        the per-fit scratch."""
+        writer = self.writer_
+        self.writer_ = None
+        self.image_batch_ = None
+        self.target_batch_ = None
+        self.gradients_ = None
+        writer.close()
 
     # ----------------------------------------------------------------- epochs
     def _epoch(self, net) -> int:
@@ -592,12 +618,9 @@ class TensorBoard(Callback):
             # batch-norm statistics nor draw dropout masks from the fit's stream.
             with torch.random.fork_rng(devices=devices), warnings.catch_warnings():
                 warnings.simplefilter("ignore", torch.jit.TracerWarning)
-                # add_graph traces with torch.jit.trace, which warns of its own
-                # deprecation; nothing a user of this callback can act on.
-                warnings.filterwarnings("ignore", message=r"`torch\.jit\.trace",
-                                        category=FutureWarning)
                 module.eval()
-                self.writer_.add_graph(module, sample)
+                graph = _graph_def(module, sample)
+            self.writer_.file_writer.add_graph(graph)
         except Exception as exc:  # tracing fails for some modules; the log goes on
             reason = (str(exc).strip().splitlines() or [""])[0]
             warnings.warn(
@@ -620,6 +643,91 @@ class TensorBoard(Callback):
         start, end = _hparams_summaries(hparams, self.train_start_)
         writer.file_writer.add_summary(start, epoch)
         writer.file_writer.add_summary(end, epoch)
+
+
+# --------------------------------------------------------------------- graph
+def _graph_def(module: torch.nn.Module, inputs: Any) -> tuple[Any, Any]:
+    """TensorBoard's graph of one forward pass of ``module`` on ``inputs``
+    (a tensor, or a tuple of the module's arguments), as
+    ``SummaryWriter.add_graph`` writes it: the ``GraphDef`` and a
+    ``RunMetadata``, for ``FileWriter.add_graph``.
+
+    ``add_graph`` traces with ``torch.jit.trace``, which registers a new
+    TorchScript class per module and submodule (twice: it traces again to
+    check the trace) in torch's global compilation unit, compiles and runs
+    them; torch never frees that unit, so each traced fit kept a few hundred
+    kilobytes, and a ``ConcreteModuleType`` per submodule in
+    ``torch.jit._recursive.concrete_type_store``, for the life of the
+    process. Here the module is traced as the ONNX exporter traces it, into
+    a free-standing graph that goes with its last reference, with the
+    module hierarchy recorded as scopes named as ``add_graph`` names them
+    (``MLP/Sequential[layers]/Linear[0]``): parameters and buffers are
+    inputs of the graph, shown in the scope of their module.
+    """
+    from tensorboard.compat.proto.attr_value_pb2 import AttrValue
+    from tensorboard.compat.proto.config_pb2 import RunMetadata
+    from tensorboard.compat.proto.graph_pb2 import GraphDef
+    from tensorboard.compat.proto.node_def_pb2 import NodeDef
+    from tensorboard.compat.proto.step_stats_pb2 import DeviceStepStats, StepStats
+    from tensorboard.compat.proto.tensor_shape_pb2 import TensorShapeProto
+    from tensorboard.compat.proto.versions_pb2 import VersionDef
+
+    root = type(module).__name__
+    scopes = {"": root}  # module path -> scope
+    segments = {module: root}  # module -> the scope it pushes when called
+    for path, submodule in module.named_modules():
+        if path:
+            parent, _, leaf = path.rpartition(".")
+            segments[submodule] = f"{type(submodule).__name__}[{leaf}]"
+            scopes[path] = f"{scopes[parent]}/{segments[submodule]}"
+    state = list(torch.jit._unique_state_dict(module, keep_vars=True))
+    saved = torch.jit._trace._trace_module_map
+    torch.jit._trace._trace_module_map = segments
+    try:
+        with torch.no_grad():
+            graph, _ = torch.jit._get_trace_graph(module, inputs)
+    finally:
+        torch.jit._trace._trace_module_map = saved
+
+    nodes = []
+    names: dict[str, str] = {}  # value's debug name -> name of the node giving it
+    taken: set[str] = set()
+
+    def add(value: Any, name: str, op: str, node_inputs: list[str], attributes: str = "") -> None:
+        if name in taken:  # a value named like a parameter of its scope
+            name = f"{name}.{value.debugName()}"
+        taken.add(name)
+        names[value.debugName()] = name
+        attr = {"attr": AttrValue(s=attributes.encode())} if attributes else {}
+        if value.isCompleteTensor():
+            shape = TensorShapeProto(dim=[TensorShapeProto.Dim(size=size)
+                                          for size in value.type().sizes()])
+            attr["_output_shapes"] = AttrValue(list=AttrValue.ListValue(shape=[shape]))
+        nodes.append(NodeDef(name=name, op=op, input=node_inputs, attr=attr))
+
+    graph_inputs = list(graph.inputs())
+    n_data = len(graph_inputs) - len(state)
+    for i, value in enumerate(graph_inputs):
+        if i < n_data:
+            add(value, f"input/input.{i + 1}", "IO Node", [])
+        elif value.uses():
+            owner, _, leaf = state[i - n_data].rpartition(".")
+            add(value, f"{scopes.get(owner, root)}/{leaf}", "Parameter", [])
+    for node in graph.nodes():
+        scope = node.scopeName() or root
+        node_inputs = [names[value.debugName()] for value in node.inputs()]
+        attributes = {key: getattr(node, node.kindOf(key))(key) for key in node.attributeNames()}
+        # Quotes confuse TensorBoard's attribute display (add_graph drops them too).
+        text = str(attributes).replace("'", " ") if attributes else ""
+        for value in node.outputs():
+            add(value, f"{scope}/{value.debugName()}", node.kind(), node_inputs, text)
+    for i, value in enumerate(graph.outputs()):
+        nodes.append(NodeDef(name=f"output/output.{i + 1}", op="IO Node",
+                             input=[names[value.debugName()]]))
+    # The producer version add_graph writes.
+    graph_def = GraphDef(node=nodes, versions=VersionDef(producer=22))
+    metadata = RunMetadata(step_stats=StepStats(dev_stats=[DeviceStepStats(device="/device:CPU:0")]))
+    return graph_def, metadata
 
 
 def _parameter_name(name: str) -> str:
