@@ -34,6 +34,14 @@ from skorch.utils import params_for
 from torch import nn
 
 from sktorch._augment import resolve_augment, resolve_tta
+from sktorch._checks import (
+    NONFINITE_LOSS_POLICIES,
+    NonFiniteLossCheck,
+    check_callbacks,
+    check_loss_task,
+    check_scheduler_options,
+    warn_if_not_converged,
+)
 from sktorch._data import (
     EncodedDataset,
     InputsOf,
@@ -154,6 +162,12 @@ module : str, nn.Module class or nn.Module instance, default='mlp'
         Take one optimizer step every this many batches, with the gradient
         of one batch that many times larger; the last, partial group of an
         epoch still steps.
+    on_nonfinite_loss : {'raise', 'warn', 'ignore'}, default='raise'
+        What a training batch whose loss is NaN or inf does: 'raise' stops
+        the fit with a ``ValueError`` naming the epoch and the batch (the
+        usual causes: a learning rate too high, inputs or targets far from
+        unit scale); 'warn' emits one ``RuntimeWarning`` per fit and trains
+        on; 'ignore' trains on silently.
     init : str, callable or None, default=None
         Initialization of the weights of every linear and convolution layer
         of a module built at fit (biases are zeroed): a name from
@@ -190,10 +204,12 @@ module : str, nn.Module class or nn.Module instance, default='mlp'
         epoch (stratified for classifiers when every class has at least two
         samples). None holds out nothing, unless ``early_stopping`` is set,
         which then holds out 0.1.
-    early_stopping : int or None, default=None
+    early_stopping : int, bool or None, default=None
         Patience: stop when the monitored value (``early_stopping_monitor``)
         has not improved for this many epochs, and restore the weights of
-        the best epoch. None trains for ``max_epochs``.
+        the best epoch. None trains for ``max_epochs``. As in scikit-learn's
+        ``MLPClassifier``, True means a patience of 10 epochs (its default
+        ``n_iter_no_change``) and False is None.
     early_stopping_monitor : str, default='valid_loss'
         What early stopping watches: 'valid_loss' (lower is better) or the
         name of one of ``metrics`` ('accuracy', 'f1_macro'...; higher is
@@ -268,6 +284,7 @@ class BaseTorchEstimator(BaseEstimator):
         "precision": [StrOptions(set(PRECISIONS))],
         "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
         "accumulate_grad_batches": [Interval(Integral, 1, None, closed="left")],
+        "on_nonfinite_loss": [StrOptions(set(NONFINITE_LOSS_POLICIES))],
         "init": [str, callable, None],
         "freeze": [tuple, list, None],
         "augment": [str, type, callable, list, tuple, None],
@@ -275,7 +292,7 @@ class BaseTorchEstimator(BaseEstimator):
         "compile": ["boolean"],
         "random_state": ["random_state"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
-        "early_stopping": [Interval(Integral, 1, None, closed="left"), None],
+        "early_stopping": [Interval(Integral, 1, None, closed="left"), "boolean", None],
         "early_stopping_monitor": [str],
         "metrics": [tuple, list, str, callable, dict, None],
         "tensorboard": [str, os.PathLike, None],
@@ -313,6 +330,7 @@ class BaseTorchEstimator(BaseEstimator):
         precision: str = "32",
         max_grad_norm: float | None = None,
         accumulate_grad_batches: int = 1,
+        on_nonfinite_loss: str = "raise",
         init: Any = None,
         freeze: tuple[str, ...] | None = None,
         augment: Any = None,
@@ -323,7 +341,7 @@ class BaseTorchEstimator(BaseEstimator):
         compile: bool = False,
         random_state: Any = None,
         validation_fraction: float | None = None,
-        early_stopping: int | None = None,
+        early_stopping: int | bool | None = None,
         early_stopping_monitor: str = "valid_loss",
         metrics: Any = None,
         tensorboard: str | os.PathLike | None = None,
@@ -344,6 +362,7 @@ class BaseTorchEstimator(BaseEstimator):
         self.precision = precision
         self.max_grad_norm = max_grad_norm
         self.accumulate_grad_batches = accumulate_grad_batches
+        self.on_nonfinite_loss = on_nonfinite_loss
         self.init = init
         self.freeze = freeze
         self.augment = augment
@@ -503,7 +522,10 @@ class BaseTorchEstimator(BaseEstimator):
         """
         self._check_not_trimmed("fit")
         self._check_params()
-        return self._fit(X, y, classes=None, epochs=self.max_epochs, warm=self.warm_start)
+        epochs_before = len(self.history_) if self.warm_start and self._is_fitted() else 0
+        self._fit(X, y, classes=None, epochs=self.max_epochs, warm=self.warm_start)
+        warn_if_not_converged(self, len(self.history_) - epochs_before)
+        return self
 
     def _partial_fit(self, X: Any, y: Any, classes: Any) -> BaseTorchEstimator:
         self._check_not_trimmed("partial_fit")
@@ -568,9 +590,24 @@ class BaseTorchEstimator(BaseEstimator):
         return lr_find(self, X, y, start_lr=start_lr, end_lr=end_lr, num_iter=num_iter,
                        smoothing=smoothing, diverge_threshold=diverge_threshold)
 
+    # The task of the losses the estimator accepts ('classification' or
+    # 'regression'); None accepts any.
+    _loss_task: str | None = None
+
     def _check_params(self) -> None:
         self._validate_params()
         self._check_option_names()
+        owner = type(self).__name__
+        if self._loss_task is not None:
+            check_loss_task(self.criterion, self._loss_task, owner)
+        check_callbacks(self.callbacks, owner)
+
+    def _patience(self) -> int | None:
+        """The early-stopping patience: ``early_stopping`` with True as
+        scikit-learn's default ``n_iter_no_change`` (10) and False as None."""
+        if isinstance(self.early_stopping, (bool, np.bool_)):
+            return 10 if self.early_stopping else None
+        return self.early_stopping
 
     def _is_fitted(self) -> bool:
         return hasattr(self, "net_")
@@ -712,7 +749,7 @@ class BaseTorchEstimator(BaseEstimator):
     def _validation_share(self) -> float | None:
         if self.validation_fraction is not None:
             return float(self.validation_fraction)
-        return 0.1 if self.early_stopping is not None else None
+        return 0.1 if self._patience() is not None else None
 
     def _split(self, inputs: torch.Tensor, targets: torch.Tensor, seed: int):
         """Hold out the validation data: tensors are indexed; an
@@ -811,13 +848,18 @@ class BaseTorchEstimator(BaseEstimator):
                 "validation_fraction (e.g. 0.2) or early_stopping."
             )
         stop_monitor = None
-        if self.early_stopping is not None:
+        if self._patience() is not None:
             stop_monitor = metric_monitor(self.early_stopping_monitor, self.metrics, owner=owner)
 
         # Order matters: metrics are recorded first, so the schedule, the
         # checkpoint, TensorBoard, the table and early stopping all read them;
         # early stopping comes after everything that reports the epoch.
         callbacks = [("lr_log", LearningRateLog())]
+        if self.on_nonfinite_loss != "ignore":
+            # First: a diverged batch stops the fit before any callback
+            # records or saves its result.
+            callbacks.insert(0, ("nonfinite_loss",
+                                 NonFiniteLossCheck(self.on_nonfinite_loss, owner)))
         if metrics:
             callbacks.append(("metrics", ValidationMetrics(self.metrics)))
         n_train = len(inputs) if n_train is None else n_train
@@ -842,7 +884,7 @@ class BaseTorchEstimator(BaseEstimator):
                     EarlyStopping(
                         monitor=stop_monitor.key,
                         lower_is_better=stop_monitor.lower_is_better,
-                        patience=self.early_stopping,
+                        patience=self._patience(),
                         load_best=True,
                     ),
                 )
@@ -888,7 +930,9 @@ class BaseTorchEstimator(BaseEstimator):
         )
         net.initialize()
         if check_output:
-            self._check_module_output(net, inputs[:2], n_outputs)
+            output = self._check_module_output(net, inputs[:2], n_outputs)
+            self._check_output_values(output, criterion, criterion_options)
+        net.log_output = self._log_output(criterion)
         return net
 
     def _module_spec(
@@ -995,6 +1039,7 @@ class BaseTorchEstimator(BaseEstimator):
                 )
             batches = math.ceil(n_train / self.batch_size)
             steps_per_epoch = math.ceil(batches / self.accumulate_grad_batches)
+            check_scheduler_options(spec, scheduler_options, owner)
             defaults = default_options(spec, lr=self.lr, max_epochs=self.max_epochs,
                                        steps_per_epoch=steps_per_epoch)
             scheduler_options = {**defaults, **scheduler_options}
@@ -1014,9 +1059,11 @@ class BaseTorchEstimator(BaseEstimator):
         return LRScheduler(policy=policy, monitor=monitor, step_every=step_every or "epoch",
                            **scheduler_options)
 
-    def _check_module_output(self, net: SktorchNet, sample: torch.Tensor, n_outputs: int) -> None:
+    def _check_module_output(self, net: SktorchNet, sample: torch.Tensor,
+                             n_outputs: int) -> torch.Tensor:
         """Run one forward pass on two samples so a module of the wrong shape
-        fails now, with a message that says what was expected."""
+        fails now, with a message that says what was expected; return the
+        output."""
         module = net.module_
         owner = type(self).__name__
         was_training = module.training
@@ -1040,6 +1087,17 @@ class BaseTorchEstimator(BaseEstimator):
                 "Give the module an output layer of that width, or use a module "
                 "class whose __init__ takes out_features."
             )
+        return output
+
+    def _check_output_values(self, output: torch.Tensor, criterion: Any,
+                             criterion_options: dict[str, Any]) -> None:
+        """Check the module's output on the first training samples against
+        the loss (a subclass records what it learns there)."""
+
+    def _log_output(self, criterion: Any) -> bool:
+        """Whether the loss gets the log of the module's output (see
+        ``SktorchNet.log_output``)."""
+        return False
 
     def _output_reason(self, n_outputs: int) -> str:
         return f"{n_outputs} outputs"

@@ -12,6 +12,7 @@ from skorch.utils import params_for
 from torch import nn
 
 from sktorch._base import BaseTorchEstimator, fill_doc
+from sktorch._checks import check_output_fits_loss, is_nll, output_kind
 from sktorch._registry import accepted_arguments
 from sktorch._validation import (
     as_array_input,
@@ -31,6 +32,15 @@ class TorchClassifier(ClassifierMixin, BaseTorchEstimator):
     loss the network has one output per class and ``predict_proba`` is their
     softmax; with ``criterion='bce'``, or a loss in ``mode='binary'`` (binary
     problems only), it has one output and ``predict_proba`` is its sigmoid.
+
+    A module that outputs probabilities (it ends in a softmax: checked at
+    fit on the first training samples) is trained with ``criterion='nll'``,
+    which then takes their log, as skorch's ``NeuralNetClassifier`` does,
+    and ``predict_proba`` returns them as they are; a loss that applies its
+    own softmax to logits ('cross_entropy', 'focal', ...) refuses such a
+    module. With ``criterion='nll'`` a module ending in a log-softmax works
+    too; one returning logits is refused. Regression losses ('mse', ...)
+    are refused.
 
     Losses that take a ``mode`` (``'focal'``, ``'dice'``, ``'tversky'``,
     ``'dice_ce'``) get it from the task unless ``criterion__mode`` is given:
@@ -79,7 +89,12 @@ class TorchClassifier(ClassifierMixin, BaseTorchEstimator):
     array([1., 1., 1.])
     """
 
-    _fitted_attributes = (*BaseTorchEstimator._fitted_attributes, "classes_", "_sigmoid_output")
+    _fitted_attributes = (*BaseTorchEstimator._fitted_attributes, "classes_", "_sigmoid_output",
+                          "_probability_output")
+    _loss_task = "classification"
+    # Whether the module outputs probabilities, used as they are (set at fit;
+    # False for estimators saved before it was recorded).
+    _probability_output = False
 
     def __init__(
         self,
@@ -94,6 +109,7 @@ class TorchClassifier(ClassifierMixin, BaseTorchEstimator):
         precision: str = "32",
         max_grad_norm: float | None = None,
         accumulate_grad_batches: int = 1,
+        on_nonfinite_loss: str = "raise",
         init: Any = None,
         freeze: tuple[str, ...] | None = None,
         augment: Any = None,
@@ -104,7 +120,7 @@ class TorchClassifier(ClassifierMixin, BaseTorchEstimator):
         compile: bool = False,
         random_state: Any = None,
         validation_fraction: float | None = None,
-        early_stopping: int | None = None,
+        early_stopping: int | bool | None = None,
         early_stopping_monitor: str = "valid_loss",
         metrics: Any = None,
         tensorboard: str | os.PathLike | None = None,
@@ -126,6 +142,7 @@ class TorchClassifier(ClassifierMixin, BaseTorchEstimator):
             precision=precision,
             max_grad_norm=max_grad_norm,
             accumulate_grad_batches=accumulate_grad_batches,
+            on_nonfinite_loss=on_nonfinite_loss,
             init=init,
             freeze=freeze,
             augment=augment,
@@ -185,6 +202,8 @@ class TorchClassifier(ClassifierMixin, BaseTorchEstimator):
         return self._forward(X, link=self._probabilities).numpy()
 
     def _probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        if self._probability_output:
+            return logits
         if self._sigmoid_output:
             positive = torch.sigmoid(logits)
             return torch.cat([1.0 - positive, positive], dim=1)
@@ -276,6 +295,15 @@ class TorchClassifier(ClassifierMixin, BaseTorchEstimator):
                 "needs one target column per label. Use mode='binary' or 'multiclass'."
             )
         return mode == "binary"
+
+    def _check_output_values(self, output, criterion, criterion_options):
+        kind = "scores" if self._sigmoid_output else output_kind(output)
+        check_output_fits_loss(kind, criterion, criterion_options, self.criterion,
+                               type(self).__name__)
+        self._probability_output = kind == "probabilities"
+
+    def _log_output(self, criterion):
+        return self._probability_output and is_nll(criterion)
 
     def _criterion_defaults(self, criterion_cls, n_classes=None):
         n_classes = len(self.classes_) if n_classes is None else n_classes

@@ -236,6 +236,10 @@ class SktorchNet(NeuralNet):
         (not in-memory) dataset, which seeds its worker processes; None
         leaves it to the ``DataLoader``, which then draws from torch's
         random state.
+    log_output : bool
+        Give the loss the log of the module's output (plus float epsilon),
+        for a module that outputs probabilities trained with ``NLLLoss``,
+        as skorch's ``NeuralNetClassifier`` does.
     """
 
     def __init__(
@@ -250,6 +254,7 @@ class SktorchNet(NeuralNet):
         augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
         augment_targets: bool = False,
         loader_seed: int | None = None,
+        log_output: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
@@ -262,6 +267,7 @@ class SktorchNet(NeuralNet):
         self.augment = augment
         self.augment_targets = augment_targets
         self.loader_seed = loader_seed
+        self.log_output = log_output
         # Per-epoch accumulation plan, set at each epoch's start; empty
         # outside an epoch (e.g. single steps of a learning-rate range test).
         self._batch_weights: list[tuple[float, bool]] = []
@@ -455,6 +461,8 @@ class SktorchNet(NeuralNet):
         return super().infer(x, **fit_params)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
+        if self.log_output and isinstance(y_pred, torch.Tensor):
+            y_pred = torch.log(y_pred + torch.finfo(y_pred.dtype).eps)
         if isinstance(y_true, torch.Tensor):
             return self.criterion_(y_pred, y_true.to(_as_device(self.device)))
         return super().get_loss(y_pred, y_true, X=X, training=training)

@@ -11,6 +11,7 @@ from sklearn.base import RegressorMixin
 from sklearn.utils import check_array
 
 from sktorch._base import BaseTorchEstimator, fill_doc
+from sktorch._checks import check_finite_float32
 from sktorch._validation import as_array_input, validate_data
 
 
@@ -59,6 +60,7 @@ class TorchRegressor(RegressorMixin, BaseTorchEstimator):
     """
 
     _fitted_attributes = (*BaseTorchEstimator._fitted_attributes, "_y_was_1d")
+    _loss_task = "regression"
 
     def __init__(
         self,
@@ -73,6 +75,7 @@ class TorchRegressor(RegressorMixin, BaseTorchEstimator):
         precision: str = "32",
         max_grad_norm: float | None = None,
         accumulate_grad_batches: int = 1,
+        on_nonfinite_loss: str = "raise",
         init: Any = None,
         freeze: tuple[str, ...] | None = None,
         augment: Any = None,
@@ -83,7 +86,7 @@ class TorchRegressor(RegressorMixin, BaseTorchEstimator):
         compile: bool = False,
         random_state: Any = None,
         validation_fraction: float | None = None,
-        early_stopping: int | None = None,
+        early_stopping: int | bool | None = None,
         early_stopping_monitor: str = "valid_loss",
         metrics: Any = None,
         tensorboard: str | os.PathLike | None = None,
@@ -105,6 +108,7 @@ class TorchRegressor(RegressorMixin, BaseTorchEstimator):
             precision=precision,
             max_grad_norm=max_grad_norm,
             accumulate_grad_batches=accumulate_grad_batches,
+            on_nonfinite_loss=on_nonfinite_loss,
             init=init,
             freeze=freeze,
             augment=augment,
@@ -177,7 +181,7 @@ class TorchRegressor(RegressorMixin, BaseTorchEstimator):
         return check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
 
     def _encode_targets(self, y, classes, reset):
-        y = np.asarray(y, dtype=np.float32)
+        y = check_finite_float32(y, type(self).__name__)
         y_was_1d = y.ndim == 1
         targets = y.reshape(len(y), -1)
         if reset:

@@ -207,6 +207,7 @@ class ImageSegmenter(ImageClassifier):
         precision: str = "32",
         max_grad_norm: float | None = None,
         accumulate_grad_batches: int = 1,
+        on_nonfinite_loss: str = "raise",
         init: Any = None,
         freeze: Any = None,
         augment: Any = None,
@@ -217,7 +218,7 @@ class ImageSegmenter(ImageClassifier):
         compile: bool = False,
         random_state: Any = None,
         validation_fraction: float | None = None,
-        early_stopping: int | None = None,
+        early_stopping: int | bool | None = None,
         early_stopping_monitor: str = "valid_loss",
         metrics: Any = None,
         tensorboard: str | os.PathLike | None = None,
@@ -244,6 +245,7 @@ class ImageSegmenter(ImageClassifier):
             precision=precision,
             max_grad_norm=max_grad_norm,
             accumulate_grad_batches=accumulate_grad_batches,
+            on_nonfinite_loss=on_nonfinite_loss,
             init=init,
             freeze=freeze,
             augment=augment,
@@ -603,6 +605,7 @@ class ImageSegmenter(ImageClassifier):
                 "convolution with that many output channels, or use a module class whose "
                 "__init__ takes out_features."
             )
+        return output
 
     def _build_net(self, *args, **kwargs):
         net = super()._build_net(*args, **kwargs)

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from numbers import Integral
+
 from sklearn.utils._param_validation import (  # noqa: F401 (re-exported)
-    Interval,
+    Interval as _SklearnInterval,
     InvalidParameterError as SklearnInvalidParameterError,
     StrOptions,
+    validate_parameter_constraints,
 )
 from sklearn.utils.multiclass import check_classification_targets  # noqa: F401
 from sklearn.utils.validation import (  # noqa: F401
@@ -20,6 +23,21 @@ from sklearn.utils.validation import (  # noqa: F401
     column_or_1d,
     validate_data,
 )
+
+
+class Interval(_SklearnInterval):
+    """scikit-learn's ``Interval``, except that an ``Integral`` interval
+    refuses bools.
+
+    ``True`` is an ``Integral`` (``isinstance(True, int)``), so scikit-learn's
+    own ``Interval(Integral, 1, None)`` takes ``batch_size=True`` as a batch
+    of one sample. A bool is never a count, a size or a number of epochs.
+    """
+
+    def is_satisfied_by(self, val):
+        if self.type is Integral and isinstance(val, (bool, np.bool_)):
+            return False
+        return super().is_satisfied_by(val)
 
 
 def as_array_input(X):
