@@ -20,7 +20,11 @@ from sklearn.exceptions import ConvergenceWarning
 from skorch.callbacks import Callback
 from torch import nn
 
-from sktorch._validation import Interval, validate_parameter_constraints
+from sktorch._validation import (
+    Interval,
+    SklearnInvalidParameterError,
+    validate_parameter_constraints,
+)
 from sktorch.exceptions import InvalidParameterError
 from sktorch.losses import LOGIT_LOSSES, LOSSES, loss_task
 
@@ -206,11 +210,14 @@ def check_scheduler_options(name: str, options: dict[str, Any], owner: str) -> N
     constraints = SCHEDULER_OPTION_CONSTRAINTS.get(name)
     if not constraints:
         return
-    validate_parameter_constraints(
-        {f"lr_scheduler__{key}": value for key, value in constraints.items()},
-        {f"lr_scheduler__{key}": value for key, value in options.items()},
-        caller_name=f"{owner} (with lr_scheduler={name!r})",
-    )
+    try:
+        validate_parameter_constraints(
+            {f"lr_scheduler__{key}": value for key, value in constraints.items()},
+            {f"lr_scheduler__{key}": value for key, value in options.items()},
+            caller_name=f"{owner} (with lr_scheduler={name!r})",
+        )
+    except SklearnInvalidParameterError as exc:
+        raise InvalidParameterError(str(exc)) from None
     for milestone in options.get("milestones", ()):
         if not isinstance(milestone, Integral) or isinstance(milestone, bool) or milestone < 1:
             raise InvalidParameterError(

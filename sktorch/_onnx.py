@@ -172,7 +172,12 @@ class _InferenceGraph(nn.Module):
         module = getattr(module, "_orig_mod", module)  # torch.compile's wrapper
         module = copy.deepcopy(module).to("cpu").eval()
         if is_classifier(estimator):
-            link = "sigmoid" if getattr(estimator, "_sigmoid_output", False) else "softmax"
+            if getattr(estimator, "_probability_output", False):
+                link = "identity"  # the module outputs probabilities itself
+            elif getattr(estimator, "_sigmoid_output", False):
+                link = "sigmoid"
+            else:
+                link = "softmax"
             ravel = False
         else:
             link = "identity"

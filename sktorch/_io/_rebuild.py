@@ -129,7 +129,7 @@ def _check_fitted(key: str, value: Any, where: str) -> None:
         valid = _is_int(value, 1, _MAX_DIM)
     elif key == "_split_seed":
         valid = _is_int(value, 0, 1 << 63)
-    elif key in ("_sigmoid_output", "_y_was_1d", "_trimmed"):
+    elif key in ("_sigmoid_output", "_probability_output", "_y_was_1d", "_trimmed"):
         valid = isinstance(value, bool)
     elif key == "_rng_state":
         valid = (isinstance(value, dict) and isinstance(value.get("cpu"), torch.Tensor)
