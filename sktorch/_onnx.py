@@ -173,7 +173,7 @@ class _InferenceGraph(nn.Module):
         module = copy.deepcopy(module).to("cpu").eval()
         if is_classifier(estimator):
             if getattr(estimator, "_probability_output", False):
-                link = "identity"  # the module outputs probabilities itself
+                link = "probabilities"  # the module's own output: no function
             elif getattr(estimator, "_sigmoid_output", False):
                 link = "sigmoid"
             else:

@@ -277,7 +277,8 @@ def test_backbone_lr_with_a_frozen_backbone_and_optimizer_lr(digits):
 @pytest.mark.parametrize(
     "params, match",
     [
-        ({"freeze": True}, "'freeze' parameter of ImageClassifier must be 'backbone', an int"),
+        ({"freeze": True}, r"'freeze' parameter of ImageClassifier must be a str among "
+                           r"\{'backbone'\}, an int in the range \[0, inf\).* Got True"),
         ({"freeze": "head"}, "'freeze' parameter of ImageClassifier must be a str among"),
         ({"freeze": ("nomatch.*",)}, "matches no parameter"),
         ({"image_size": (0, 4)}, r"'image_size' parameter .* Got \(0, 4\) instead"),

@@ -32,6 +32,17 @@ class DigitsConvNet(nn.Module):
         return self.head(self.conv(x).flatten(1))
 
 
+class SoftmaxNet(nn.Module):
+    """Outputs probabilities itself; trained with criterion='nll'."""
+
+    def __init__(self, in_features, out_features):
+        super().__init__()
+        self.linear = nn.Linear(in_features, out_features)
+
+    def forward(self, x):
+        return torch.softmax(self.linear(x), dim=1)
+
+
 class TraceDiffersNet(nn.Module):
     """Computes something else when traced for export than when run: the
     exported graph is wrong."""
@@ -73,7 +84,7 @@ def run(path, X):
 
 @pytest.mark.parametrize(
     "case",
-    ["multiclass", "binary-bce", "multiclass-tta", "conv-module"],
+    ["multiclass", "binary-bce", "multiclass-tta", "conv-module", "probability-module"],
 )
 def test_classifier_graph_gives_predict_proba(case, tmp_path, iris, cancer, digits):
     if case == "binary-bce":
@@ -82,6 +93,11 @@ def test_classifier_graph_gives_predict_proba(case, tmp_path, iris, cancer, digi
     elif case == "conv-module":
         X, y = digits
         est = TorchClassifier(module=DigitsConvNet, max_epochs=2, random_state=0, device="cpu")
+    elif case == "probability-module":
+        # No second softmax in the graph either.
+        X, y = iris
+        est = TorchClassifier(module=SoftmaxNet, criterion="nll", lr=0.05, max_epochs=2,
+                              random_state=0, device="cpu")
     else:
         X, y = iris
         est = TorchClassifier(module__hidden_sizes=(16,), max_epochs=2, random_state=0,
