@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from numbers import Integral
-
 from sklearn.utils._param_validation import (  # noqa: F401 (re-exported)
     Interval as _SklearnInterval,
     InvalidParameterError as SklearnInvalidParameterError,
@@ -26,16 +24,16 @@ from sklearn.utils.validation import (  # noqa: F401
 
 
 class Interval(_SklearnInterval):
-    """scikit-learn's ``Interval``, except that an ``Integral`` interval
-    refuses bools.
+    """scikit-learn's ``Interval``, except that it refuses bools.
 
     ``True`` is an ``Integral`` (``isinstance(True, int)``), so scikit-learn's
     own ``Interval(Integral, 1, None)`` takes ``batch_size=True`` as a batch
-    of one sample. A bool is never a count, a size or a number of epochs.
+    of one sample, and ``Interval(Real, 0, None)`` takes ``lr=True`` as 1.0.
+    A bool is never a count, a size, a number of epochs or a rate.
     """
 
     def is_satisfied_by(self, val):
-        if self.type is Integral and isinstance(val, (bool, np.bool_)):
+        if isinstance(val, (bool, np.bool_)):
             return False
         return super().is_satisfied_by(val)
 

@@ -237,7 +237,7 @@ def test_early_stopping_true_is_a_patience_of_ten_and_false_is_none(iris):
 
 
 @pytest.mark.parametrize("param", ["batch_size", "max_epochs", "accumulate_grad_batches",
-                                   "devices"])
+                                   "devices", "lr", "max_grad_norm"])
 def test_a_bool_is_not_a_count(iris, param):
     X, y = iris
     with pytest.raises(SklearnInvalidParameterError,
