@@ -533,3 +533,22 @@ def test_paths_that_are_not_image_files(fitted, digits, tmp_path):
     with pytest.raises(IsADirectoryError, match=r"image 0 of X, '.*', is a directory; X takes "
                                                 r"image files"):
         fitted.predict([tmp_path])
+
+
+def test_dataset_samples_follow_the_channel_rules(digits):
+    # A float (H, W, 3) sample used to be read as 8 channels of 8 x 3.
+    rgb, y = _rgb(digits, 24)
+    floats = (rgb / 255.0).astype(np.float32)
+
+    class Samples(torch.utils.data.Dataset):
+        def __len__(self):
+            return len(floats)
+
+        def __getitem__(self, i):
+            return floats[i], y[i]
+
+    params = dict(module__width=4, max_epochs=1, batch_size=8, random_state=0, device="cpu")
+    clf = ImageClassifier(**params).fit(Samples())
+    assert clf.image_shape_ == (3, 8, 8)
+    np.testing.assert_allclose(clf.predict_proba(Samples()), clf.predict_proba(floats), atol=1e-6)
+    assert ImageClassifier(channels="first", **params).fit(Samples()).image_shape_ == (8, 8, 3)
