@@ -8,7 +8,6 @@ import os
 from numbers import Integral, Real
 from typing import Any
 
-import numpy as np
 import torch
 from skorch.callbacks import Callback
 from skorch.utils import params_for
