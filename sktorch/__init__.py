@@ -1,5 +1,9 @@
 """sktorch: PyTorch models as first-class scikit-learn estimators."""
 
+import importlib as _importlib
+
+# Public subpackages that the estimators load anyway: attributes from the start.
+from sktorch import callbacks, exceptions, losses, metrics, models, optim, schedulers
 from sktorch._classifier import TorchClassifier
 from sktorch._image import ImageClassifier
 from sktorch._onnx import export_onnx
@@ -34,14 +38,22 @@ __all__ = [
     "save",
 ]
 
-# sktorch.transforms subclasses torchvision's transforms, and importing
-# torchvision costs about a second; tabular users should not pay for it.
+# Public subpackages and modules that ``import sktorch`` does not load
+# itself, reachable as attributes all the same (PEP 562), as in scikit-learn:
+# sktorch.transforms subclasses torchvision's transforms and sktorch.explain
+# uses them, and importing torchvision costs about a second, which tabular
+# users should not pay for.
+_LAZY_SUBMODULES = ("explain", "parallel", "transforms")
 _TRANSFORMS_FUNCTIONS = ("get_transform", "list_transforms", "register_transform")
 
 
 def __getattr__(name: str):
+    if name in _LAZY_SUBMODULES:
+        return _importlib.import_module(f"sktorch.{name}")
     if name in _TRANSFORMS_FUNCTIONS:
-        import sktorch.transforms
-
-        return getattr(sktorch.transforms, name)
+        return getattr(_importlib.import_module("sktorch.transforms"), name)
     raise AttributeError(f"module 'sktorch' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY_SUBMODULES, *_TRANSFORMS_FUNCTIONS})

@@ -455,6 +455,11 @@ class BaseTorchEstimator(BaseEstimator):
         validation metrics can be scored as on the user's own data."""
         raise NotImplementedError
 
+    def _decode_inputs(self, inputs: Any) -> Any:
+        """Validation inputs, as the module takes them, as an X that
+        ``predict`` reads back the same (for the validation metrics)."""
+        return inputs
+
     def _stratify_labels(self, y: torch.Tensor) -> np.ndarray | None:
         """Labels to stratify the validation split on, or None."""
         return None

@@ -84,24 +84,6 @@ def float_sample(x: Any) -> torch.Tensor:
     return torch.as_tensor(np.asarray(x, dtype=np.float32))
 
 
-def image_sample(x: Any, owner: str) -> torch.Tensor:
-    """An image sample as a (C, H, W) uint8 or float32 CPU tensor, by the
-    rules of :func:`sktorch._image.images_to_tensor` (a PIL image; an array
-    (H, W) or (H, W, C) of integers; floats in [0, 1]; a tensor (C, H, W)),
-    checked the same way."""
-    from PIL import Image
-
-    from sktorch._image import images_to_tensor
-
-    if isinstance(x, Image.Image):
-        batch = [x]
-    elif isinstance(x, torch.Tensor):
-        batch = x.unsqueeze(0)
-    else:
-        batch = np.asarray(x)[None]
-    return images_to_tensor(batch, owner)[0]
-
-
 def _as_numpy(value: Any) -> np.ndarray:
     if isinstance(value, torch.Tensor):
         return value.detach().cpu().numpy()

@@ -8,7 +8,6 @@ import os
 from numbers import Integral, Real
 from typing import Any
 
-import numpy as np
 import torch
 from skorch.callbacks import Callback
 from skorch.utils import params_for
@@ -16,7 +15,7 @@ from torch import nn
 
 from sktorch._base import fill_doc
 from sktorch._classifier import TorchClassifier
-from sktorch._data import image_sample
+from sktorch._image_input import CHANNELS, image_sample, images_in_layout, images_to_tensor
 from sktorch._registry import _did_you_mean, accepted_arguments
 from sktorch._validation import (
     Interval,
@@ -40,105 +39,6 @@ from sktorch.models._image import (
     torchvision_weights,
     weights_preprocessing,
 )
-
-_IMAGE_INPUT_HELP = (
-    "Images are given as an array of shape (n, H, W) or (n, H, W, C) of uint8 "
-    "(0-255), (n, C, H, W) or (n, H, W) of floats in [0, 1], a torch tensor "
-    "(n, C, H, W), a list of PIL images, or a list of image file paths."
-)
-
-
-def images_to_tensor(X: Any, owner: str) -> torch.Tensor:
-    """Convert any accepted image input to a (n, C, H, W) CPU tensor, uint8
-    or float32, checked (finite floats in [0, 1], at least one image)."""
-    if isinstance(X, (list, tuple)) and not X:
-        raise ValueError(f"{owner} needs at least one image; X holds none.")
-    if isinstance(X, (list, tuple)) and _is_image_item(X[0]):
-        X = _read_images(X, owner)
-    if isinstance(X, torch.Tensor):
-        tensor = X.detach().cpu()
-        if tensor.ndim == 3:
-            tensor = tensor.unsqueeze(1)
-    else:
-        try:
-            array = np.asarray(X)
-        except Exception as exc:  # ragged lists and the like
-            raise ValueError(f"{owner} could not read X as images: {exc}. {_IMAGE_INPUT_HELP}")
-        if array.dtype == object or array.dtype.kind not in "biuf":
-            raise ValueError(
-                f"{owner} needs numeric images; X has dtype {array.dtype}. {_IMAGE_INPUT_HELP}"
-            )
-        if array.ndim == 3:
-            array = array[:, None]
-        elif array.ndim == 4 and array.dtype.kind in "biu":
-            # Integer arrays are channels-last, as image files decode.
-            array = array.transpose(0, 3, 1, 2)
-        elif array.ndim != 4:
-            raise ValueError(
-                f"{owner} needs images; X has shape {array.shape}. {_IMAGE_INPUT_HELP}"
-            )
-        tensor = torch.from_numpy(np.ascontiguousarray(array))
-    if tensor.ndim != 4:
-        raise ValueError(f"{owner} needs images; X has shape {tuple(tensor.shape)}. {_IMAGE_INPUT_HELP}")
-    if len(tensor) == 0:
-        raise ValueError(f"{owner} needs at least one image; X holds none.")
-    if tensor.dtype == torch.bool or tensor.is_complex():
-        raise ValueError(f"{owner} needs uint8 or float images; X has dtype {tensor.dtype}.")
-    if not tensor.is_floating_point():
-        if tensor.dtype != torch.uint8:
-            low, high = int(tensor.min()), int(tensor.max())
-            if low < 0 or high > 255:
-                raise ValueError(
-                    f"{owner} reads integer images as 0-255; X has values from {low} to "
-                    f"{high}. Convert them to uint8, or to floats in [0, 1]."
-                )
-            tensor = tensor.to(torch.uint8)
-        return tensor.contiguous()
-    tensor = tensor.to(torch.float32)
-    if not torch.isfinite(tensor).all():
-        raise ValueError(f"Input X contains NaN or infinity; {owner} needs finite images.")
-    low, high = float(tensor.min()), float(tensor.max())
-    if low < 0.0 or high > 1.0:
-        raise ValueError(
-            f"{owner} reads float images as values in [0, 1]; X has values from {low:g} "
-            f"to {high:g}. Scale them (e.g. X / X.max()), or pass uint8 images (0-255)."
-        )
-    return tensor.contiguous()
-
-
-def _is_image_item(item: Any) -> bool:
-    from PIL import Image
-
-    return isinstance(item, (str, os.PathLike, Image.Image))
-
-
-def _read_images(items: Any, owner: str) -> np.ndarray:
-    from PIL import Image
-
-    arrays = []
-    for i, item in enumerate(items):
-        if isinstance(item, (str, os.PathLike)):
-            if not os.path.isfile(item):
-                raise FileNotFoundError(f"{owner}: image {i} of X, {os.fspath(item)!r}, does not exist.")
-            with Image.open(item) as image:
-                image.load()
-                item = image.copy()
-        if not isinstance(item, Image.Image):
-            raise ValueError(
-                f"{owner}: item {i} of X is a {type(item).__name__}, but item 0 was an image "
-                f"or a path; a list of images must hold only those. {_IMAGE_INPUT_HELP}"
-            )
-        if item.mode not in ("L", "RGB"):
-            item = item.convert("RGB" if item.mode in ("RGBA", "P", "CMYK", "YCbCr") else "L")
-        arrays.append(np.asarray(item))
-    shapes = {array.shape for array in arrays}
-    if len(shapes) > 1:
-        raise ValueError(
-            f"{owner} needs images of one size and mode; X holds shapes {sorted(shapes)[:4]}. "
-            "Resize them to one size first (e.g. PIL's Image.resize), or convert them "
-            "all to 'RGB'."
-        )
-    return np.stack(arrays)
 
 
 class FineTune(Callback):
@@ -167,9 +67,16 @@ class ImageClassifier(TorchClassifier):
     """Image classification with a small CNN or a torchvision model, as a
     scikit-learn classifier.
 
-    X holds images: an array (n, H, W) or (n, H, W, C) of uint8, an array
-    (n, C, H, W) or (n, H, W) of floats in [0, 1], a tensor (n, C, H, W), a
-    list of PIL images or a list of image file paths. The network is
+    X holds images: an array or tensor (n, H, W) (gray), (n, C, H, W) or
+    (n, H, W, C) (see ``channels``), a list of PIL images or a list of
+    image file paths. uint8 values are 0-255; other unsigned integers are
+    scaled by their dtype's maximum (uint16 by 65535, uint32 by
+    2**32 - 1); signed integers are read as 0-255; floats must be in
+    [0, 1]. PIL images and files: 'L' and 'RGB' are kept, '1' and 'LA'
+    read as 'L', palette ('P') and other colour modes (RGBA, CMYK, ...) as
+    'RGB'; 16-bit 'I;16' and 32-bit integer 'I' images (Pillow's modes for
+    16-bit files) are divided by 65535 ('I' values outside 0-65535 are an
+    error); float 'F' images are read as float arrays are. The network is
     ``module_.model``, inside an :class:`~sktorch.models.ImageModel` that
     scales the images to [0, 1], repeats a gray channel to three when the
     network takes three, and resizes and normalizes them as the pretrained
@@ -199,6 +106,16 @@ class ImageClassifier(TorchClassifier):
         Resize images to this (height, width) (one int: a square) before the
         network, overriding the weights' resize and crop. None keeps the
         weights' sizes, or the images' own without torchvision weights.
+    channels : {'auto', 'first', 'last'}, default='auto'
+        Where the channel axis of 4-D arrays and tensors X is: 'first'
+        (n, C, H, W) or 'last' (n, H, W, C). 'auto' tells from the shape,
+        never from the dtype: channels-first when axis 1 has 1, 3 or 4
+        entries (gray, RGB, RGBA) and the last axis does not,
+        channels-last in the opposite case, and an error asking for
+        'first' or 'last' otherwise (both could be channels, as in
+        (n, 3, 5, 3), or neither, as in 5-channel images). 3-D X
+        (n, H, W) is always gray; PIL images and files are decoded
+        channels-last whatever the value.
     backbone_lr : float or None, default=None
         Learning rate of the backbone (everything but the head) as a
         multiple of ``lr`` (discriminative learning rates, e.g. 0.1).
@@ -248,6 +165,7 @@ class ImageClassifier(TorchClassifier):
         **TorchClassifier._parameter_constraints,
         "weights": [str, os.PathLike, None],
         "image_size": [Interval(Integral, 1, None, closed="left"), tuple, list, None],
+        "channels": [StrOptions(set(CHANNELS))],
         "backbone_lr": [Interval(Real, 0, None, closed="neither"), None],
         "memory_format": [StrOptions({"contiguous", "channels_last"})],
         "freeze": [StrOptions({"backbone"}), Interval(Integral, 0, None, closed="left"),
@@ -260,6 +178,7 @@ class ImageClassifier(TorchClassifier):
         *,
         weights: str | os.PathLike | None = None,
         image_size: int | tuple[int, int] | None = None,
+        channels: str = "auto",
         backbone_lr: float | None = None,
         memory_format: str = "contiguous",
         criterion: Any = "cross_entropy",
@@ -295,6 +214,7 @@ class ImageClassifier(TorchClassifier):
     ) -> None:
         self.weights = weights
         self.image_size = image_size
+        self.channels = channels
         self.backbone_lr = backbone_lr
         self.memory_format = memory_format
         super().__init__(
@@ -340,7 +260,7 @@ class ImageClassifier(TorchClassifier):
     # ------------------------------------------------------------- input
     def _validate_targets(self, X, y, reset):
         owner = type(self).__name__
-        images = images_to_tensor(X, owner)
+        images = images_to_tensor(X, owner, self.channels)
         if y is None:
             raise ValueError(f"{owner} requires y to be passed, but the target y is None.")
         y = column_or_1d(y, warn=True)
@@ -354,9 +274,14 @@ class ImageClassifier(TorchClassifier):
 
     def _predict_inputs(self, X):
         check_is_fitted(self)
-        images = images_to_tensor(X, type(self).__name__)
+        images = images_to_tensor(X, type(self).__name__, self.channels)
         self._check_image_shape(images)
         return images
+
+    def _decode_inputs(self, inputs):
+        if isinstance(inputs, torch.Tensor) and inputs.ndim == 4:
+            return images_in_layout(inputs, self.channels)
+        return inputs
 
     def _check_image_shape(self, images: torch.Tensor) -> None:
         if tuple(images.shape[1:]) != self.image_shape_:
@@ -367,7 +292,8 @@ class ImageClassifier(TorchClassifier):
 
     def _sample_converter(self):
         # A Dataset's images, one at a time, by the rules of arrays of images.
-        return functools.partial(image_sample, owner=type(self).__name__)
+        return functools.partial(image_sample, owner=type(self).__name__,
+                                 channels=self.channels)
 
     def _check_dataset_sample(self, sample, reset):
         super()._check_dataset_sample(sample, reset)

@@ -14,7 +14,8 @@ from torch import nn
 
 from sktorch._augment import hflip, resolve_tta
 from sktorch._base import fill_doc
-from sktorch._image import ImageClassifier, images_to_tensor
+from sktorch._image import ImageClassifier
+from sktorch._image_input import images_to_tensor
 from sktorch._registry import _did_you_mean, accepted_arguments
 from sktorch._validation import as_array_input, check_is_fitted
 from sktorch.exceptions import InvalidParameterError
@@ -39,8 +40,9 @@ from sktorch.models._segmentation import (
 )
 
 _MASK_HELP = (
-    "y holds one mask per image of X: an array (n, H, W) (or (n, 1, H, W)) of class "
-    "labels, integers, strings or booleans, of the images' height and width."
+    "y holds one mask per image of X: an array (n, H, W) (or (n, 1, H, W) or "
+    "(n, H, W, 1)) of class labels, integers, strings or booleans, of the images' "
+    "height and width."
 )
 
 # Mask colours for TensorBoard: background black, then well-separated hues
@@ -113,6 +115,13 @@ class ImageSegmenter(ImageClassifier):
         Resize images to this (height, width) (one int: a square) before the
         network, overriding the weights' resize; the scores come back at the
         images' own size. None keeps the weights' size, or the images' own.
+    channels : {'auto', 'first', 'last'}, default='auto'
+        Where the channel axis of 4-D arrays and tensors X is: 'first'
+        (n, C, H, W) or 'last' (n, H, W, C); 'auto' tells from the shape
+        as :class:`~sktorch.ImageClassifier` does, and is an error when the
+        shape leaves it ambiguous. Masks have no channel axis, (n, H, W), or
+        a single one where the images have theirs, (n, 1, H, W) or
+        (n, H, W, 1).
     backbone_lr : float or None, default=None
         Learning rate of the backbone (everything but the head: ``classifier``
         of a torchvision model or of a U-Net) as a multiple of ``lr``.
@@ -196,6 +205,7 @@ class ImageSegmenter(ImageClassifier):
         weights: str | os.PathLike | None = None,
         weights_backbone: str | None = None,
         image_size: int | tuple[int, int] | None = None,
+        channels: str = "auto",
         backbone_lr: float | None = None,
         memory_format: str = "contiguous",
         criterion: Any = "dice_ce",
@@ -234,6 +244,7 @@ class ImageSegmenter(ImageClassifier):
             module,
             weights=weights,
             image_size=image_size,
+            channels=channels,
             backbone_lr=backbone_lr,
             memory_format=memory_format,
             criterion=criterion,
@@ -282,8 +293,8 @@ class ImageSegmenter(ImageClassifier):
         Parameters
         ----------
         X : images
-            As for ``fit``: (n, H, W) or (n, H, W, C) uint8, (n, C, H, W)
-            or (n, H, W) floats in [0, 1], a tensor, PIL images or paths.
+            As for ``fit``: an array or tensor (n, H, W), (n, C, H, W) or
+            (n, H, W, C) (see ``channels``), PIL images or paths.
 
         Returns
         -------
@@ -378,7 +389,7 @@ class ImageSegmenter(ImageClassifier):
 
     def _validate_targets(self, X, y, reset):
         owner = type(self).__name__
-        images = images_to_tensor(X, owner)
+        images = images_to_tensor(X, owner, self.channels)
         if y is None:
             raise ValueError(f"{owner} requires y to be passed, but the target y is None.")
         masks = self._check_masks(y, (len(images), *images.shape[-2:]))
@@ -395,8 +406,13 @@ class ImageSegmenter(ImageClassifier):
             masks = np.asarray(as_array_input(y))
         except Exception as exc:  # ragged lists and the like
             raise ValueError(f"{owner} could not read y as masks: {exc}. {_MASK_HELP}") from exc
-        if masks.ndim == 4 and masks.shape[1] == 1:
-            masks = masks[:, 0]
+        if masks.ndim == 4:
+            # A single channel axis, first or last as the images' may be:
+            # whichever leaves the images' (n, H, W).
+            for axis in (1, 3):
+                if masks.shape[axis] == 1 and np.delete(masks.shape, axis).tolist() == list(shape):
+                    masks = np.squeeze(masks, axis)
+                    break
         if masks.shape != tuple(shape):
             raise ValueError(
                 f"{owner} needs one mask per image, at the image's height and width: y "

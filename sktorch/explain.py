@@ -52,9 +52,9 @@ def grad_cam(
     estimator : ImageClassifier
         A fitted image classifier (its inputs are images, (n, C, H, W)).
     X : images
-        Anything the estimator's ``predict`` accepts: an array (n, H, W) or
-        (n, H, W, C) of uint8, an array (n, C, H, W) or (n, H, W) of floats
-        in [0, 1], a tensor (n, C, H, W), a list of PIL images or of paths.
+        Anything the estimator's ``predict`` accepts: an array or tensor
+        (n, H, W), (n, C, H, W) or (n, H, W, C) (as its ``channels`` says),
+        a list of PIL images or of paths.
     target : label, array-like of labels or None, default=None
         The class to explain, as a label of ``estimator.classes_`` (for
         class indices, pass ``estimator.classes_[i]``): one label for every

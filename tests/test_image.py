@@ -376,3 +376,180 @@ def test_channels_last_memory_format_gives_the_same_fit():
     np.testing.assert_allclose(nhwc.predict_proba(X), plain.predict_proba(X), atol=1e-4)
     with pytest.raises(ValueError, match="memory_format"):
         ImageClassifier(memory_format="nhwc").fit(X, y)
+
+
+# ------------------------------------------- channel axis, ranges, PIL modes
+def _rgb(digits, n=120):
+    _, images, y = digits
+    return np.stack([images, 255 - images, images // 2], axis=-1)[:n], y[:n]  # (n, 8, 8, 3)
+
+
+@pytest.mark.parametrize("layout", ["uint8 last", "uint8 first", "float last", "float first",
+                                    "float tensor last", "uint8 tensor first"])
+def test_the_channel_axis_is_told_by_the_shape_not_the_dtype(digits, layout):
+    # Float channels-last and uint8 channels-first arrays used to train on
+    # scrambled axes: image_shape_ (8, 8, 3) and (8, 3, 8).
+    rgb, y = _rgb(digits)
+    kind, *tensor, order = layout.split()
+    X = rgb / 255.0 if kind == "float" else rgb
+    X = X.transpose(0, 3, 1, 2) if order == "first" else X
+    X = torch.from_numpy(np.ascontiguousarray(X)) if tensor else X
+    params = dict(module__width=4, max_epochs=1, random_state=0)
+    clf = ImageClassifier(**params).fit(X, y)
+    assert clf.image_shape_ == (3, 8, 8)
+    reference = ImageClassifier(**params).fit(rgb, y)
+    np.testing.assert_allclose(clf.predict_proba(rgb), reference.predict_proba(rgb), atol=1e-5)
+    np.testing.assert_allclose(clf.predict_proba(X), reference.predict_proba(rgb), atol=1e-5)
+
+
+def test_an_ambiguous_layout_is_refused_and_channels_settles_it():
+    X = np.random.default_rng(0).random((8, 3, 5, 3), dtype=np.float32)
+    y = np.arange(8) % 2
+    params = dict(module__width=4, max_epochs=1, random_state=0)
+    both = r"\(8, 3, 5, 3\).*both axis 1 and the last axis.*'channels' parameter of ImageClassifier"
+    with pytest.raises(ValueError, match=both):
+        ImageClassifier(**params).fit(X, y)
+    assert ImageClassifier(channels="first", **params).fit(X, y).image_shape_ == (3, 5, 3)
+    clf = ImageClassifier(channels="last", **params).fit(X, y)
+    assert clf.image_shape_ == (3, 3, 5)
+    # A tensor follows `channels` as an array does.
+    np.testing.assert_array_equal(clf.predict_proba(torch.from_numpy(X)), clf.predict_proba(X))
+    five = np.random.default_rng(0).random((8, 5, 6, 6), dtype=np.float32)
+    with pytest.raises(ValueError, match="neither axis 1 nor the last axis has 1, 3 or 4"):
+        ImageClassifier(**params).fit(five, y)
+    assert ImageClassifier(channels="first", **params).fit(five, y).image_shape_ == (5, 6, 6)
+    with pytest.raises(ValueError, match="'channels' parameter of ImageClassifier"):
+        ImageClassifier(channels="nchw", **params).fit(five, y)
+    assert ImageClassifier().get_params()["channels"] == "auto"
+
+
+class ValidSplit(Callback):
+    """The validation split, as the net holds it."""
+
+    def on_epoch_end(self, net, dataset_valid=None, **kwargs):
+        self.X, self.y = dataset_valid.X, dataset_valid.y
+
+
+def test_validation_metrics_read_the_split_in_the_layout_of_channels():
+    # The validation split is kept (n, C, H, W); scored through predict_proba
+    # it must come back in the layout `channels` reads, not be transposed
+    # once more (here C = H = W: silently wrong rather than an error).
+    rng = np.random.default_rng(0)
+    X = rng.random((40, 4, 4, 4), dtype=np.float32)  # channels-last
+    y = (X[..., 0].mean(axis=(1, 2)) > X[..., 1].mean(axis=(1, 2))).astype(int)
+    clf = ImageClassifier(channels="last", module__width=4, max_epochs=2, random_state=0,
+                          validation_fraction=0.25, metrics=["neg_log_loss"],
+                          callbacks=[("split", ValidSplit())]).fit(X, y)
+    split = dict(clf.net_.callbacks_)["split"]
+    with torch.no_grad():
+        proba = torch.softmax(clf.module_.eval()(split.X), dim=1).numpy()
+    expected = np.mean(np.log(proba[np.arange(len(proba)), split.y.numpy()]))
+    assert clf.history_[-1]["valid_neg_log_loss"] == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("channels", ["auto", "first", "last"])
+@pytest.mark.parametrize("shape", [(2, 1, 4, 3), (2, 3, 4, 5), (2, 3, 5, 4), (2, 4, 8, 8)])
+def test_images_in_layout_reads_back_as_the_same_images(shape, channels):
+    from sktorch._image_input import images_in_layout, images_to_tensor
+
+    images = torch.rand(shape)
+    back = images_to_tensor(images_in_layout(images, channels), "test", channels)
+    assert torch.equal(back, images)
+
+
+def test_wide_integer_images_keep_their_dynamic_range(fitted, digits, tmp_path):
+    # 16-bit files used to be clipped to 0-255 by PIL's convert('L'): two
+    # values left; float 'F' images to 0 and 1.
+    _, images, _ = digits
+    images = images[:20]
+    expected = fitted.predict_proba(images)
+    sixteen = images.astype(np.uint16) * 257  # v / 255 == 257 v / 65535
+    forms = {
+        "uint16 array": sixteen,
+        "uint16 tensor": torch.from_numpy(sixteen),
+        "uint32 array": images.astype(np.uint32) * 16843009,  # (2**32 - 1) / 255
+    }
+    for i, image in enumerate(sixteen):
+        Image.fromarray(image).save(tmp_path / f"{i}.png")
+        Image.fromarray(image.astype(np.int32)).save(tmp_path / f"{i}-i.tiff")
+        Image.fromarray(image / np.float32(65535)).save(tmp_path / f"{i}-f.tiff")
+    for suffix, mode in ((".png", "I;16"), ("-i.tiff", "I"), ("-f.tiff", "F")):
+        paths = [tmp_path / f"{i}{suffix}" for i in range(len(images))]
+        with Image.open(paths[0]) as image:
+            assert image.mode == mode
+        forms[f"{mode} files"] = paths
+    # 8-bit and 16-bit images in one list: both on the same scale.
+    forms["L and I;16 images"] = [Image.fromarray(images[0])] + [
+        Image.fromarray(image) for image in sixteen[1:]]
+    for name, X in forms.items():
+        np.testing.assert_allclose(fitted.predict_proba(X), expected, atol=1e-5, err_msg=name)
+
+
+def test_out_of_range_32_bit_and_float_pil_images_are_errors(fitted):
+    with pytest.raises(ValueError, match=r"image 0 of X, of PIL mode 'I', has values from 70000 to "
+                                         r"70000.*16-bit \(0-65535\)"):
+        fitted.predict([Image.fromarray(np.full((8, 8), 70000, np.int32))])
+    with pytest.raises(ValueError, match=r"image 0 of X, of PIL mode 'F', has values from 2 to 2"):
+        fitted.predict([Image.fromarray(np.full((8, 8), 2.0, np.float32))])
+
+
+def test_colour_and_palette_images_read_as_rgb(digits, tmp_path):
+    rgb, y = _rgb(digits, 60)
+    clf = ImageClassifier(module__width=4, max_epochs=1, random_state=0).fit(rgb, y)
+    expected = clf.predict_proba(rgb[:8])
+    rgba = np.concatenate([rgb[:8], np.full((8, 8, 8, 1), 200, np.uint8)], axis=-1)
+    rgba_paths, palette_paths = [], []
+    for i in range(8):
+        rgba_paths.append(tmp_path / f"{i}-rgba.png")
+        Image.fromarray(rgba[i], "RGBA").save(rgba_paths[-1])
+        palette_paths.append(tmp_path / f"{i}-p.png")
+        Image.fromarray(rgb[i]).quantize(256).save(palette_paths[-1])
+    with Image.open(rgba_paths[0]) as a, Image.open(palette_paths[0]) as p:
+        assert (a.mode, p.mode) == ("RGBA", "P")
+    np.testing.assert_array_equal(clf.predict_proba(rgba_paths), expected)
+    decoded = np.stack([np.asarray(Image.open(p).convert("RGB")) for p in palette_paths])
+    np.testing.assert_array_equal(clf.predict_proba(palette_paths), clf.predict_proba(decoded))
+    # Modes that used to read as gray, or fail: RGBX, palette with alpha, HSV.
+    images = [Image.fromarray(image) for image in rgb[:8]]
+    np.testing.assert_array_equal(clf.predict_proba([im.convert("RGBX") for im in images]),
+                                  expected)
+    pa = [im.quantize(256).convert("PA") for im in images]
+    np.testing.assert_array_equal(
+        clf.predict_proba(pa), clf.predict_proba(np.stack([np.asarray(im.convert("RGB"))
+                                                           for im in pa])))
+    hsv = [im.convert("HSV") for im in images]
+    assert clf.predict_proba(hsv).shape == (8, 10)
+    assert ImageClassifier(module__width=4, max_epochs=1).fit(rgba_paths, y[:8]).image_shape_ \
+        == (3, 8, 8)
+
+
+def test_paths_that_are_not_image_files(fitted, digits, tmp_path):
+    _, images, _ = digits
+    Image.fromarray(images[0]).save(tmp_path / "0.png")
+    text = tmp_path / "notes.txt"
+    text.write_text("not an image")
+    with pytest.raises(ValueError, match=r"image 1 of X, '.*notes.txt', is not an image file "
+                                         r"that PIL can read"):
+        fitted.predict([tmp_path / "0.png", text])
+    with pytest.raises(IsADirectoryError, match=r"image 0 of X, '.*', is a directory; X takes "
+                                                r"image files"):
+        fitted.predict([tmp_path])
+
+
+def test_dataset_samples_follow_the_channel_rules(digits):
+    # A float (H, W, 3) sample used to be read as 8 channels of 8 x 3.
+    rgb, y = _rgb(digits, 24)
+    floats = (rgb / 255.0).astype(np.float32)
+
+    class Samples(torch.utils.data.Dataset):
+        def __len__(self):
+            return len(floats)
+
+        def __getitem__(self, i):
+            return floats[i], y[i]
+
+    params = dict(module__width=4, max_epochs=1, batch_size=8, random_state=0, device="cpu")
+    clf = ImageClassifier(**params).fit(Samples())
+    assert clf.image_shape_ == (3, 8, 8)
+    np.testing.assert_allclose(clf.predict_proba(Samples()), clf.predict_proba(floats), atol=1e-6)
+    assert ImageClassifier(channels="first", **params).fit(Samples()).image_shape_ == (8, 8, 3)

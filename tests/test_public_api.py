@@ -3,6 +3,7 @@ carry a runnable example (run by the doctest pass of the suite)."""
 
 import importlib
 import inspect
+import pkgutil
 
 import pytest
 from helpers import run_python
@@ -79,3 +80,22 @@ def test_importing_sktorch_leaves_torchvision_unloaded(tmp_path):
         cwd=tmp_path,
     ).stdout
     assert out.split() == ["False", "0.05"]
+
+
+def test_every_public_subpackage_is_an_attribute_of_sktorch(tmp_path):
+    # As in scikit-learn: `import sktorch` then `sktorch.explain.grad_cam`,
+    # loaded on first use where it imports torchvision.
+    public = sorted(module.name for module in pkgutil.iter_modules(sktorch.__path__)
+                    if not module.name.startswith("_"))
+    assert {"explain", "parallel", "transforms", "losses", "callbacks"} <= set(public)
+    out = run_python(
+        "import sys, types, sktorch\n"
+        f"names = {public!r}\n"
+        "listed = [name in dir(sktorch) for name in names]\n"
+        "loaded = 'torchvision' in sys.modules\n"
+        "modules = [getattr(sktorch, name) for name in names]\n"
+        "assert all(isinstance(m, types.ModuleType) for m in modules)\n"
+        "print(all(listed), loaded, [m.__name__ for m in modules] == ['sktorch.' + n for n in names])\n",
+        cwd=tmp_path,
+    ).stdout
+    assert out.split() == ["True", "False", "True"]

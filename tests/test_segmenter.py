@@ -606,3 +606,20 @@ def test_a_dataset_input_is_a_clear_error():
     masks = (images[:, 0] > 0.5).long()
     with pytest.raises(TypeError, match="does not take a torch Dataset"):
         ImageSegmenter(max_epochs=1).fit(TensorDataset(images, masks))
+
+
+def test_channels_last_images_and_masks_with_a_channel_axis(data):
+    # Float (n, H, W, 3) images used to be read as H channels of W x 3; their
+    # masks may carry a channel axis where the images have theirs.
+    X, y = data
+    rgb = np.stack([X, X, 1 - X], axis=-1)  # (n, 16, 16, 3) floats
+    seg = unet(max_epochs=1).fit(rgb, y[..., None])
+    assert seg.image_shape_ == (3, 16, 16)
+    reference = unet(max_epochs=1).fit(rgb.transpose(0, 3, 1, 2), y[:, None])
+    np.testing.assert_allclose(seg.predict_proba(rgb[:3]), reference.predict_proba(rgb[:3]),
+                               atol=1e-5)
+    assert seg.score(rgb, y[..., None]) == seg.score(rgb, y)
+    with pytest.raises(ValueError, match=r"y has shape \(24, 16, 1, 16\)"):
+        unet(max_epochs=1).fit(rgb, y[:, :, None])
+    with pytest.raises(ValueError, match="'channels' parameter of ImageSegmenter"):
+        unet(max_epochs=1).fit(rgb[:, :3, :3], y[:, :3, :3])

@@ -312,12 +312,12 @@ class ValidationMetrics(Callback):
         estimator = getattr(net, "estimator", None)
         X, y = dataset_valid.X, dataset_valid.y
         if isinstance(X, torch.Tensor):
-            # Images (n, C, H, W) stay a tensor, which image estimators read
-            # channels-first; as a uint8 array they would read it as
-            # channels-last (n, H, W, C), the layout of decoded image files.
+            # Images (n, C, H, W) stay a tensor: the image estimators' own
+            # _decode_inputs lays them out as their `channels` reads them.
             X = X.detach().cpu()
             X = X if X.ndim == 4 else X.numpy()
         if estimator is not None:
+            X = estimator._decode_inputs(X)
             y = estimator._decode_targets(y)
             names = getattr(estimator, "feature_names_in_", None)
             if names is not None and getattr(X, "ndim", None) == 2:
