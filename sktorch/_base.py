@@ -45,6 +45,7 @@ from sktorch._data import (
 from sktorch._device import resolve_device
 from sktorch._lr_find import LRFinderResult, lr_find
 from sktorch._net import PRECISIONS, SktorchNet, TensorDataset
+from sktorch._net_hooks import NetHooksMixin
 from sktorch._registry import _did_you_mean, accepted_arguments, check_options
 from sktorch._validation import (
     Interval,
@@ -247,11 +248,15 @@ FREEZE_DOC = """tuple of str or None, default=None
         ``optimizer__param_groups=[('layers.0.*', {'lr': 1e-4})]``."""
 
 
-class BaseTorchEstimator(BaseEstimator):
+class BaseTorchEstimator(NetHooksMixin, BaseEstimator):
     """Base class of sktorch estimators; not meant to be used directly.
 
     Subclasses set the task: how targets are encoded, how many outputs the
-    module needs and how outputs become predictions.
+    module needs and how outputs become predictions. A user's subclass may
+    override skorch's customization points (``get_loss``, ``train_step``,
+    ``train_step_single``, ``validation_step``; see ``NetHooksMixin`` in
+    ``sktorch/_net_hooks.py``) and add hyperparameters of
+    its own (see :meth:`_get_param_names`).
     """
 
     _parameter_constraints: dict = {
@@ -368,6 +373,33 @@ class BaseTorchEstimator(BaseEstimator):
         vars(self).update(kwargs)
 
     # ------------------------------------------------------------------ params
+    @classmethod
+    def _get_param_names(cls) -> list[str]:
+        """The named hyperparameters: those of the ``__init__`` of ``cls``
+        and, while an ``__init__`` takes ``**kwargs`` (a subclass adding its
+        own parameters and passing the rest on with
+        ``super().__init__(**kwargs)``), those of its parent classes' up to
+        this base, whose ``**kwargs`` are the ``prefix__option`` ones.
+        """
+        names: set[str] = set()
+        for klass in cls.__mro__:
+            if "__init__" not in vars(klass):
+                continue
+            parameters = list(inspect.signature(klass.__init__).parameters.values())[1:]
+            for parameter in parameters:
+                if parameter.kind == parameter.VAR_POSITIONAL:
+                    raise RuntimeError(
+                        f"{klass.__name__}.__init__ takes *{parameter.name}; scikit-learn "
+                        "estimators must name their parameters (keywords, or **kwargs "
+                        "passed on to the parent class)."
+                    )
+                if parameter.kind != parameter.VAR_KEYWORD:
+                    names.add(parameter.name)
+            takes_kwargs = any(p.kind == p.VAR_KEYWORD for p in parameters)
+            if klass is BaseTorchEstimator or not takes_kwargs:
+                break
+        return sorted(names)
+
     def _option_params(self) -> dict[str, Any]:
         """The keywords stored beyond the signature (``prefix__option`` ones).
 

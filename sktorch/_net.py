@@ -27,6 +27,8 @@ from skorch.dataset import unpack_data
 from skorch.history import History
 from skorch.utils import TeeGenerator
 
+from sktorch._net_hooks import overridden_hooks
+
 # precision name -> autocast dtype (None: no autocast)
 PRECISIONS: dict[str, torch.dtype | None] = {
     "32": None,
@@ -271,6 +273,9 @@ class SktorchNet(NeuralNet):
         # batches; None otherwise.
         self._shard: tuple[int, int] | None = None
         self._global_sizes: list[int] = []
+        # The customization points (sktorch._net_hooks.HOOKS) the estimator's
+        # class overrides: the net calls the estimator's method for those.
+        self._hooks: frozenset[str] = frozenset()
 
     @property
     def estimator(self) -> Any:
@@ -288,6 +293,13 @@ class SktorchNet(NeuralNet):
     @estimator.setter
     def estimator(self, value: Any) -> None:
         self.__dict__["_estimator_ref"] = weakref.ref(value) if value is not None else None
+        self._hooks = overridden_hooks(type(value)) if value is not None else frozenset()
+
+    def _hook(self, name: str) -> Callable | None:
+        """The estimator's override of customization point ``name``, or None."""
+        if name in self._hooks:
+            return getattr(self.estimator, name)
+        return None
 
     def __getstate__(self):
         state = super().__getstate__()
@@ -300,9 +312,49 @@ class SktorchNet(NeuralNet):
         # class's no-op hooks saves tens of microseconds per batch. A hook
         # set on an instance is still called.
         getattr(self, method_name)(self, **cb_kwargs)
+        if method_name == "on_epoch_end":
+            self._notify_epoch_end(cb_kwargs)
+            return
         for _, callback in self.callbacks_:
             if _overrides(type(callback), method_name) or method_name in vars(callback):
                 getattr(callback, method_name)(self, **cb_kwargs)
+
+    def _notify_epoch_end(self, cb_kwargs: dict[str, Any]) -> None:
+        """``on_epoch_end`` on the callbacks, then ``on_epoch_finished(net)``
+        on those that have it: once every callback has taken the epoch in,
+        also when one ends training there by raising ``KeyboardInterrupt``,
+        as early stopping does (sktorch's ``Checkpoint`` saves the state of
+        the callbacks then)."""
+        try:
+            for _, callback in self.callbacks_:
+                if _overrides(type(callback), "on_epoch_end") or "on_epoch_end" in vars(callback):
+                    callback.on_epoch_end(self, **cb_kwargs)
+        except KeyboardInterrupt:
+            self._notify_epoch_finished()
+            raise
+        self._notify_epoch_finished()
+
+    def _notify_epoch_finished(self) -> None:
+        for _, callback in self.callbacks_:
+            hook = getattr(callback, "on_epoch_finished", None)
+            if hook is not None:
+                hook(self)
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        # Every callback's on_train_begin has run, which resets their state:
+        # a resumed fit puts back the checkpoint's now (see
+        # sktorch.callbacks._checkpoint.load_training_state).
+        restore = self.__dict__.pop("_restore_callbacks", None)
+        if restore is not None:
+            restore(self)
+        if "train_step_single" in self._hooks and self._custom_step() and "train_step" not in self._hooks:
+            raise TypeError(
+                f"{type(self.estimator).__name__} overrides train_step_single, which skorch's "
+                "training step calls; with precision, max_grad_norm, accumulate_grad_batches "
+                "or strategy set, sktorch's own step runs instead and would not call it. "
+                "Override get_loss or train_step instead, or leave those at their defaults."
+            )
+        return super().fit_loop(X, y, epochs=epochs, **fit_params)
 
     # ------------------------------------------------------------ failures
     def partial_fit(self, X, y=None, classes=None, **fit_params):
@@ -455,11 +507,29 @@ class SktorchNet(NeuralNet):
         return super().infer(x, **fit_params)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
+        if self._hooks and (hook := self._hook("get_loss")) is not None:
+            return hook(y_pred, y_true, X=X, training=training)
+        return self._get_loss(y_pred, y_true, X=X, training=training)
+
+    def _get_loss(self, y_pred, y_true, X=None, training=False):
         if isinstance(y_true, torch.Tensor):
             return self.criterion_(y_pred, y_true.to(_as_device(self.device)))
         return super().get_loss(y_pred, y_true, X=X, training=training)
 
     def train_step(self, batch, **fit_params):
+        if self._hooks and (hook := self._hook("train_step")) is not None:
+            return hook(batch, **fit_params)
+        return self._train_step(batch, **fit_params)
+
+    def train_step_single(self, batch, **fit_params):
+        if self._hooks and (hook := self._hook("train_step_single")) is not None:
+            return hook(batch, **fit_params)
+        return self._train_step_single(batch, **fit_params)
+
+    def _train_step_single(self, batch, **fit_params):
+        return super().train_step_single(batch, **fit_params)
+
+    def _train_step(self, batch, **fit_params):
         if not self._custom_step():
             # (optimizer_stepped_ is only ever set by the custom step; readers
             # default to True.)
@@ -544,6 +614,11 @@ class SktorchNet(NeuralNet):
         self.history.record(prefix + "_batch_count", batch_count)
 
     def validation_step(self, batch, **fit_params):
+        if self._hooks and (hook := self._hook("validation_step")) is not None:
+            return hook(batch, **fit_params)
+        return self._validation_step(batch, **fit_params)
+
+    def _validation_step(self, batch, **fit_params):
         with self.autocast():
             return super().validation_step(batch, **fit_params)
 
