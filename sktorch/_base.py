@@ -66,7 +66,12 @@ from sktorch.callbacks import (
     ValidationMetrics,
 )
 from sktorch.callbacks._metrics import metric_monitor, resolve_metrics
-from sktorch.callbacks._checkpoint import load_training_state, new_run_dir
+from sktorch.callbacks._checkpoint import (
+    check_resume,
+    load_training_state,
+    new_run_dir,
+    read_checkpoint,
+)
 from sktorch.callbacks._schedule import call_factory
 from sktorch.losses import LOSSES
 from sktorch.models import INITIALIZERS, MODELS
@@ -688,11 +693,17 @@ class BaseTorchEstimator(NetHooksMixin, BaseEstimator):
         # seeding is ours to do, but the user's own random stream is not ours
         # to change.
         with torch.random.fork_rng(devices=cuda):
+            resume = None
             if initialize:
                 torch.manual_seed(seed)
                 # One split seed per fit: warm calls on the same data hold
                 # out the same validation rows.
                 self._split_seed = int(torch.randint(0, np.iinfo(np.int32).max, (1,)))
+                if self.resume_from is not None:
+                    # The interrupted fit's split, whatever random_state is now.
+                    resume = read_checkpoint(self.resume_from, device)
+                    check_resume(resume, self)
+                    self._split_seed = resume["split_seed"]
             else:
                 self._set_rng_state(self._rng_state)
             train, valid = self._split(inputs, targets, self._split_seed)
@@ -709,8 +720,11 @@ class BaseTorchEstimator(NetHooksMixin, BaseEstimator):
                     self.net_ = self._build_net(device, train[0], n_outputs,
                                                 validating=bool(valid))
                 self.net_.estimator = self
-                if self.resume_from is not None:
-                    epochs = max(0, epochs - load_training_state(self.net_, self.resume_from))
+                if resume is not None:
+                    done, stopped = load_training_state(self.net_, resume)
+                    # Early stopping that had ended the fit only restores
+                    # the best weights, when training ends.
+                    epochs = 0 if stopped else max(0, epochs - done)
             net = self.net_
             if general:
                 net.train_split = predefined_split(valid[0]) if valid else None

@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, EarlyStopping
 from skorch.dataset import unpack_data
 from skorch.history import History
 from skorch.utils import TeeGenerator
@@ -321,17 +321,19 @@ class SktorchNet(NeuralNet):
 
     def _notify_epoch_end(self, cb_kwargs: dict[str, Any]) -> None:
         """``on_epoch_end`` on the callbacks, then ``on_epoch_finished(net)``
-        on those that have it: once every callback has taken the epoch in,
-        also when one ends training there by raising ``KeyboardInterrupt``,
-        as early stopping does (sktorch's ``Checkpoint`` saves the state of
-        the callbacks then)."""
-        try:
-            for _, callback in self.callbacks_:
-                if _overrides(type(callback), "on_epoch_end") or "on_epoch_end" in vars(callback):
+        on those that have it, once every callback has taken the epoch in:
+        after the last one, or when early stopping ends training there by
+        raising ``KeyboardInterrupt`` (sktorch's ``Checkpoint`` saves the
+        state then). An epoch whose end another callback interrupts does not
+        finish: the callbacks after it have not seen it."""
+        for _, callback in self.callbacks_:
+            if _overrides(type(callback), "on_epoch_end") or "on_epoch_end" in vars(callback):
+                try:
                     callback.on_epoch_end(self, **cb_kwargs)
-        except KeyboardInterrupt:
-            self._notify_epoch_finished()
-            raise
+                except KeyboardInterrupt:
+                    if isinstance(callback, EarlyStopping):
+                        self._notify_epoch_finished()
+                    raise
         self._notify_epoch_finished()
 
     def _notify_epoch_finished(self) -> None:
