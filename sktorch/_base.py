@@ -66,6 +66,7 @@ from sktorch.callbacks import (
     ValidationMetrics,
 )
 from sktorch.callbacks._metrics import metric_monitor, resolve_metrics
+from sktorch.callbacks._needs import check_validation_needs
 from sktorch.callbacks._checkpoint import (
     check_resume,
     load_training_state,
@@ -720,6 +721,8 @@ class BaseTorchEstimator(NetHooksMixin, BaseEstimator):
                     self.net_ = self._build_net(device, train[0], n_outputs,
                                                 validating=bool(valid))
                 self.net_.estimator = self
+                if not valid:
+                    check_validation_needs(self.net_, type(self).__name__)
                 if resume is not None:
                     done, stopped = load_training_state(self.net_, resume)
                     # Early stopping that had ended the fit only restores
