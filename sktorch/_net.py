@@ -27,7 +27,7 @@ from skorch.dataset import unpack_data
 from skorch.history import History
 from skorch.utils import TeeGenerator
 
-from sktorch._net_hooks import overridden_hooks
+from sktorch._net_hooks import NetHooks, overridden_hooks
 
 # precision name -> autocast dtype (None: no autocast)
 PRECISIONS: dict[str, torch.dtype | None] = {
@@ -194,7 +194,7 @@ def _overrides(cls: type, hook: str) -> bool:
     return getattr(cls, hook, None) is not getattr(Callback, hook, None)
 
 
-class SktorchNet(NeuralNet):
+class SktorchNet(NetHooks, NeuralNet):
     """skorch's ``NeuralNet`` with the in-memory batch path and sktorch's
     training options.
 
@@ -214,6 +214,13 @@ class SktorchNet(NeuralNet):
     When training raises, skorch skips ``on_train_end``; callbacks with an
     ``on_train_error`` method are called there instead (see
     :meth:`on_train_error`), so that what they opened for the fit is closed.
+    Callbacks with an ``on_epoch_finished(net)`` method are called once
+    every callback's ``on_epoch_end`` has run (also when early stopping
+    ends training there).
+
+    ``get_loss``, ``train_step``, ``train_step_single`` and
+    ``validation_step`` call the estimator's method when its class
+    overrides it (see ``sktorch._net_hooks``).
 
     Parameters
     ----------
@@ -273,9 +280,6 @@ class SktorchNet(NeuralNet):
         # batches; None otherwise.
         self._shard: tuple[int, int] | None = None
         self._global_sizes: list[int] = []
-        # The customization points (sktorch._net_hooks.HOOKS) the estimator's
-        # class overrides: the net calls the estimator's method for those.
-        self._hooks: frozenset[str] = frozenset()
 
     @property
     def estimator(self) -> Any:
@@ -294,12 +298,6 @@ class SktorchNet(NeuralNet):
     def estimator(self, value: Any) -> None:
         self.__dict__["_estimator_ref"] = weakref.ref(value) if value is not None else None
         self._hooks = overridden_hooks(type(value)) if value is not None else frozenset()
-
-    def _hook(self, name: str) -> Callable | None:
-        """The estimator's override of customization point ``name``, or None."""
-        if name in self._hooks:
-            return getattr(self.estimator, name)
-        return None
 
     def __getstate__(self):
         state = super().__getstate__()
@@ -341,22 +339,6 @@ class SktorchNet(NeuralNet):
             hook = getattr(callback, "on_epoch_finished", None)
             if hook is not None:
                 hook(self)
-
-    def fit_loop(self, X, y=None, epochs=None, **fit_params):
-        # Every callback's on_train_begin has run, which resets their state:
-        # a resumed fit puts back the checkpoint's now (see
-        # sktorch.callbacks._checkpoint.load_training_state).
-        restore = self.__dict__.pop("_restore_callbacks", None)
-        if restore is not None:
-            restore(self)
-        if "train_step_single" in self._hooks and self._custom_step() and "train_step" not in self._hooks:
-            raise TypeError(
-                f"{type(self.estimator).__name__} overrides train_step_single, which skorch's "
-                "training step calls; with precision, max_grad_norm, accumulate_grad_batches "
-                "or strategy set, sktorch's own step runs instead and would not call it. "
-                "Override get_loss or train_step instead, or leave those at their defaults."
-            )
-        return super().fit_loop(X, y, epochs=epochs, **fit_params)
 
     # ------------------------------------------------------------ failures
     def partial_fit(self, X, y=None, classes=None, **fit_params):
@@ -508,34 +490,16 @@ class SktorchNet(NeuralNet):
             return self.module_(x.to(_as_device(self.device)))
         return super().infer(x, **fit_params)
 
-    def get_loss(self, y_pred, y_true, X=None, training=False):
-        if self._hooks and (hook := self._hook("get_loss")) is not None:
-            return hook(y_pred, y_true, X=X, training=training)
-        return self._get_loss(y_pred, y_true, X=X, training=training)
-
     def _get_loss(self, y_pred, y_true, X=None, training=False):
         if isinstance(y_true, torch.Tensor):
             return self.criterion_(y_pred, y_true.to(_as_device(self.device)))
-        return super().get_loss(y_pred, y_true, X=X, training=training)
-
-    def train_step(self, batch, **fit_params):
-        if self._hooks and (hook := self._hook("train_step")) is not None:
-            return hook(batch, **fit_params)
-        return self._train_step(batch, **fit_params)
-
-    def train_step_single(self, batch, **fit_params):
-        if self._hooks and (hook := self._hook("train_step_single")) is not None:
-            return hook(batch, **fit_params)
-        return self._train_step_single(batch, **fit_params)
-
-    def _train_step_single(self, batch, **fit_params):
-        return super().train_step_single(batch, **fit_params)
+        return NeuralNet.get_loss(self, y_pred, y_true, X=X, training=training)
 
     def _train_step(self, batch, **fit_params):
         if not self._custom_step():
             # (optimizer_stepped_ is only ever set by the custom step; readers
             # default to True.)
-            return super().train_step(batch, **fit_params)
+            return NeuralNet.train_step(self, batch, **fit_params)
         if self._batch_weights:
             weight, last_in_group = self._batch_weights[self._batch_index]
         else:
@@ -615,14 +579,9 @@ class SktorchNet(NeuralNet):
             batch_count += 1
         self.history.record(prefix + "_batch_count", batch_count)
 
-    def validation_step(self, batch, **fit_params):
-        if self._hooks and (hook := self._hook("validation_step")) is not None:
-            return hook(batch, **fit_params)
-        return self._validation_step(batch, **fit_params)
-
     def _validation_step(self, batch, **fit_params):
         with self.autocast():
-            return super().validation_step(batch, **fit_params)
+            return NeuralNet.validation_step(self, batch, **fit_params)
 
     def _set_training(self, training=True):
         # skorch calls this before every batch, and ``Module.train`` walks the

@@ -15,6 +15,8 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from skorch import NeuralNet
+
 # The net's methods an estimator may override, in skorch's signatures.
 HOOKS: tuple[str, ...] = ("get_loss", "train_step", "train_step_single", "validation_step")
 
@@ -143,3 +145,66 @@ class NetHooksMixin:
             ``'loss'`` (a scalar tensor) and ``'y_pred'``.
         """
         return self.net_._validation_step(batch, **fit_params)
+
+
+class NetHooks:
+    """The net's side of :class:`NetHooksMixin`, mixed into ``SktorchNet``
+    before skorch's ``NeuralNet``: each customization point calls the
+    estimator's override when its class has one, else the net's own
+    implementation (``_get_loss``, ``_train_step``, ``_train_step_single``,
+    ``_validation_step``). When nothing is overridden, the cost is one test
+    of an empty set per call.
+
+    Also where a resumed fit puts back its callbacks' state (after their
+    ``on_train_begin``, which resets it; see
+    ``sktorch.callbacks._checkpoint.load_training_state``).
+    """
+
+    # The names of HOOKS the estimator's class overrides; set with the
+    # estimator (SktorchNet.estimator).
+    _hooks: frozenset[str] = frozenset()
+
+    def _hook(self, name: str) -> Any:
+        """The estimator's override of customization point ``name``, or None."""
+        if name in self._hooks:
+            return getattr(self.estimator, name)
+        return None
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        if self._hooks and (hook := self._hook("get_loss")) is not None:
+            return hook(y_pred, y_true, X=X, training=training)
+        return self._get_loss(y_pred, y_true, X=X, training=training)
+
+    def train_step(self, batch, **fit_params):
+        if self._hooks and (hook := self._hook("train_step")) is not None:
+            return hook(batch, **fit_params)
+        return self._train_step(batch, **fit_params)
+
+    def train_step_single(self, batch, **fit_params):
+        if self._hooks and (hook := self._hook("train_step_single")) is not None:
+            return hook(batch, **fit_params)
+        return self._train_step_single(batch, **fit_params)
+
+    def _train_step_single(self, batch, **fit_params):
+        return NeuralNet.train_step_single(self, batch, **fit_params)
+
+    def validation_step(self, batch, **fit_params):
+        if self._hooks and (hook := self._hook("validation_step")) is not None:
+            return hook(batch, **fit_params)
+        return self._validation_step(batch, **fit_params)
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        # Every callback's on_train_begin has run: a resumed fit puts back
+        # the checkpoint's state of the callbacks now.
+        restore = self.__dict__.pop("_restore_callbacks", None)
+        if restore is not None:
+            restore(self)
+        if ("train_step_single" in self._hooks and "train_step" not in self._hooks
+                and self._custom_step()):
+            raise TypeError(
+                f"{type(self.estimator).__name__} overrides train_step_single, which skorch's "
+                "training step calls; with precision, max_grad_norm, accumulate_grad_batches "
+                "or strategy set, sktorch's own step runs instead and would not call it. "
+                "Override get_loss or train_step instead, or leave those at their defaults."
+            )
+        return super().fit_loop(X, y, epochs=epochs, **fit_params)
