@@ -221,16 +221,25 @@ module : str, nn.Module class or nn.Module instance, default='mlp'
         :class:`sktorch.callbacks.TensorBoard` callback.
     checkpoint_dir : str, path or None, default=None
         Save the training state (module, optimizer, schedule, gradient
-        scaler, history, random state) after every epoch, as ``last.pt`` and
+        scaler, history, random state, validation split, the state of early
+        stopping and of scoring callbacks, the hyperparameters) after every
+        epoch, once every callback has taken it in, as ``last.pt`` and
         ``best.pt`` (lowest ``valid_loss``, or ``train_loss`` without
         validation) in a fresh subdirectory per fit, named from the time, the
         process and a random suffix so that parallel fits never collide;
         ``checkpoint_path_`` is that subdirectory.
     resume_from : str, path or None, default=None
         A checkpoint file, or a run directory (its ``last.pt``): a fresh fit
-        continues from that state up to ``max_epochs`` epochs in all, and
-        gives the same weights as the uninterrupted fit with the same
-        hyperparameters and ``random_state``.
+        continues from that state up to ``max_epochs`` epochs in all (none
+        when early stopping had ended the fit), and gives the weights and
+        history of the uninterrupted fit, with its validation split and
+        random state (``random_state`` may differ). A hyperparameter that
+        shapes training (``lr``, ``max_epochs``, ``optimizer``, ``module__``
+        options...) set otherwise than in the checkpoint is an
+        :class:`~sktorch.exceptions.InvalidParameterError` listing each
+        difference; ``device``, ``verbose``, ``tensorboard``,
+        ``checkpoint_dir``, ``tta``, ``compile`` and ``callbacks`` may
+        change.
     warm_start : bool, default=False
         When True, ``fit`` on a fitted estimator continues training from its
         current weights instead of starting over.
@@ -241,6 +250,10 @@ module : str, nn.Module class or nn.Module instance, default='mlp'
     callbacks : list of skorch callbacks or None, default=None
         Extra skorch callbacks, instances or ``(name, callback)`` tuples;
         they are copied at fit. Options go as ``callbacks__<name>__<option>``.
+        One that reads validation scores (skorch's ``EarlyStopping``,
+        ``Checkpoint``, ``EpochScoring`` by default) in a fit without
+        ``validation_fraction`` is an
+        :class:`~sktorch.exceptions.InvalidParameterError` at fit.
     **kwargs : dict
         ``module__``, ``criterion__``, ``optimizer__``, ``lr_scheduler__``,
         ``init__``, ``callbacks__`` and ``compile__`` options, as above. Any
