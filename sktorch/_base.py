@@ -53,6 +53,7 @@ from sktorch._data import (
 from sktorch._device import resolve_device
 from sktorch._lr_find import LRFinderResult, lr_find
 from sktorch._net import PRECISIONS, SktorchNet, TensorDataset
+from sktorch._net_hooks import NetHooksMixin
 from sktorch._registry import _did_you_mean, accepted_arguments, check_options
 from sktorch._validation import (
     Interval,
@@ -73,7 +74,13 @@ from sktorch.callbacks import (
     ValidationMetrics,
 )
 from sktorch.callbacks._metrics import metric_monitor, resolve_metrics
-from sktorch.callbacks._checkpoint import load_training_state, new_run_dir
+from sktorch.callbacks._needs import check_validation_needs
+from sktorch.callbacks._checkpoint import (
+    check_resume,
+    load_training_state,
+    new_run_dir,
+    read_checkpoint,
+)
 from sktorch.callbacks._schedule import call_factory
 from sktorch.losses import LOSSES
 from sktorch.models import INITIALIZERS, MODELS
@@ -230,16 +237,25 @@ module : str, nn.Module class or nn.Module instance, default='mlp'
         :class:`sktorch.callbacks.TensorBoard` callback.
     checkpoint_dir : str, path or None, default=None
         Save the training state (module, optimizer, schedule, gradient
-        scaler, history, random state) after every epoch, as ``last.pt`` and
+        scaler, history, random state, validation split, the state of early
+        stopping and of scoring callbacks, the hyperparameters) after every
+        epoch, once every callback has taken it in, as ``last.pt`` and
         ``best.pt`` (lowest ``valid_loss``, or ``train_loss`` without
         validation) in a fresh subdirectory per fit, named from the time, the
         process and a random suffix so that parallel fits never collide;
         ``checkpoint_path_`` is that subdirectory.
     resume_from : str, path or None, default=None
         A checkpoint file, or a run directory (its ``last.pt``): a fresh fit
-        continues from that state up to ``max_epochs`` epochs in all, and
-        gives the same weights as the uninterrupted fit with the same
-        hyperparameters and ``random_state``.
+        continues from that state up to ``max_epochs`` epochs in all (none
+        when early stopping had ended the fit), and gives the weights and
+        history of the uninterrupted fit, with its validation split and
+        random state (``random_state`` may differ). A hyperparameter that
+        shapes training (``lr``, ``max_epochs``, ``optimizer``, ``module__``
+        options...) set otherwise than in the checkpoint is an
+        :class:`~sktorch.exceptions.InvalidParameterError` listing each
+        difference; ``device``, ``verbose``, ``tensorboard``,
+        ``checkpoint_dir``, ``tta``, ``compile`` and ``callbacks`` may
+        change.
     warm_start : bool, default=False
         When True, ``fit`` on a fitted estimator continues training from its
         current weights instead of starting over.
@@ -250,6 +266,10 @@ module : str, nn.Module class or nn.Module instance, default='mlp'
     callbacks : list of skorch callbacks or None, default=None
         Extra skorch callbacks, instances or ``(name, callback)`` tuples;
         they are copied at fit. Options go as ``callbacks__<name>__<option>``.
+        One that reads validation scores (skorch's ``EarlyStopping``,
+        ``Checkpoint``, ``EpochScoring`` by default) in a fit without
+        ``validation_fraction`` is an
+        :class:`~sktorch.exceptions.InvalidParameterError` at fit.
     **kwargs : dict
         ``module__``, ``criterion__``, ``optimizer__``, ``lr_scheduler__``,
         ``init__``, ``callbacks__`` and ``compile__`` options, as above. Any
@@ -263,11 +283,15 @@ FREEZE_DOC = """tuple of str or None, default=None
         ``optimizer__param_groups=[('layers.0.*', {'lr': 1e-4})]``."""
 
 
-class BaseTorchEstimator(BaseEstimator):
+class BaseTorchEstimator(NetHooksMixin, BaseEstimator):
     """Base class of sktorch estimators; not meant to be used directly.
 
     Subclasses set the task: how targets are encoded, how many outputs the
-    module needs and how outputs become predictions.
+    module needs and how outputs become predictions. A user's subclass may
+    override skorch's customization points (``get_loss``, ``train_step``,
+    ``train_step_single``, ``validation_step``; see ``NetHooksMixin`` in
+    ``sktorch/_net_hooks.py``) and add hyperparameters of
+    its own (see :meth:`_get_param_names`).
     """
 
     _parameter_constraints: dict = {
@@ -387,6 +411,33 @@ class BaseTorchEstimator(BaseEstimator):
         vars(self).update(kwargs)
 
     # ------------------------------------------------------------------ params
+    @classmethod
+    def _get_param_names(cls) -> list[str]:
+        """The named hyperparameters: those of the ``__init__`` of ``cls``
+        and, while an ``__init__`` takes ``**kwargs`` (a subclass adding its
+        own parameters and passing the rest on with
+        ``super().__init__(**kwargs)``), those of its parent classes' up to
+        this base, whose ``**kwargs`` are the ``prefix__option`` ones.
+        """
+        names: set[str] = set()
+        for klass in cls.__mro__:
+            if "__init__" not in vars(klass):
+                continue
+            parameters = list(inspect.signature(klass.__init__).parameters.values())[1:]
+            for parameter in parameters:
+                if parameter.kind == parameter.VAR_POSITIONAL:
+                    raise RuntimeError(
+                        f"{klass.__name__}.__init__ takes *{parameter.name}; scikit-learn "
+                        "estimators must name their parameters (keywords, or **kwargs "
+                        "passed on to the parent class)."
+                    )
+                if parameter.kind != parameter.VAR_KEYWORD:
+                    names.add(parameter.name)
+            takes_kwargs = any(p.kind == p.VAR_KEYWORD for p in parameters)
+            if klass is BaseTorchEstimator or not takes_kwargs:
+                break
+        return sorted(names)
+
     def _option_params(self) -> dict[str, Any]:
         """The keywords stored beyond the signature (``prefix__option`` ones).
 
@@ -698,11 +749,17 @@ class BaseTorchEstimator(BaseEstimator):
         # seeding is ours to do, but the user's own random stream is not ours
         # to change.
         with torch.random.fork_rng(devices=cuda):
+            resume = None
             if initialize:
                 torch.manual_seed(seed)
                 # One split seed per fit: warm calls on the same data hold
                 # out the same validation rows.
                 self._split_seed = int(torch.randint(0, np.iinfo(np.int32).max, (1,)))
+                if self.resume_from is not None:
+                    # The interrupted fit's split, whatever random_state is now.
+                    resume = read_checkpoint(self.resume_from, device)
+                    check_resume(resume, self)
+                    self._split_seed = resume["split_seed"]
             else:
                 self._set_rng_state(self._rng_state)
             train, valid = self._split(inputs, targets, self._split_seed)
@@ -719,8 +776,13 @@ class BaseTorchEstimator(BaseEstimator):
                     self.net_ = self._build_net(device, train[0], n_outputs,
                                                 validating=bool(valid))
                 self.net_.estimator = self
-                if self.resume_from is not None:
-                    epochs = max(0, epochs - load_training_state(self.net_, self.resume_from))
+                if not valid:
+                    check_validation_needs(self.net_, type(self).__name__)
+                if resume is not None:
+                    done, stopped = load_training_state(self.net_, resume)
+                    # Early stopping that had ended the fit only restores
+                    # the best weights, when training ends.
+                    epochs = 0 if stopped else max(0, epochs - done)
             net = self.net_
             if general:
                 net.train_split = predefined_split(valid[0]) if valid else None

@@ -22,10 +22,12 @@ from typing import Any
 
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, EarlyStopping
 from skorch.dataset import unpack_data
 from skorch.history import History
 from skorch.utils import TeeGenerator
+
+from sktorch._net_hooks import NetHooks, overridden_hooks
 
 # precision name -> autocast dtype (None: no autocast)
 PRECISIONS: dict[str, torch.dtype | None] = {
@@ -192,7 +194,7 @@ def _overrides(cls: type, hook: str) -> bool:
     return getattr(cls, hook, None) is not getattr(Callback, hook, None)
 
 
-class SktorchNet(NeuralNet):
+class SktorchNet(NetHooks, NeuralNet):
     """skorch's ``NeuralNet`` with the in-memory batch path and sktorch's
     training options.
 
@@ -212,6 +214,13 @@ class SktorchNet(NeuralNet):
     When training raises, skorch skips ``on_train_end``; callbacks with an
     ``on_train_error`` method are called there instead (see
     :meth:`on_train_error`), so that what they opened for the fit is closed.
+    Callbacks with an ``on_epoch_finished(net)`` method are called once
+    every callback's ``on_epoch_end`` has run (also when early stopping
+    ends training there).
+
+    ``get_loss``, ``train_step``, ``train_step_single`` and
+    ``validation_step`` call the estimator's method when its class
+    overrides it (see ``sktorch._net_hooks``).
 
     Parameters
     ----------
@@ -294,6 +303,7 @@ class SktorchNet(NeuralNet):
     @estimator.setter
     def estimator(self, value: Any) -> None:
         self.__dict__["_estimator_ref"] = weakref.ref(value) if value is not None else None
+        self._hooks = overridden_hooks(type(value)) if value is not None else frozenset()
 
     def __getstate__(self):
         state = super().__getstate__()
@@ -306,9 +316,35 @@ class SktorchNet(NeuralNet):
         # class's no-op hooks saves tens of microseconds per batch. A hook
         # set on an instance is still called.
         getattr(self, method_name)(self, **cb_kwargs)
+        if method_name == "on_epoch_end":
+            self._notify_epoch_end(cb_kwargs)
+            return
         for _, callback in self.callbacks_:
             if _overrides(type(callback), method_name) or method_name in vars(callback):
                 getattr(callback, method_name)(self, **cb_kwargs)
+
+    def _notify_epoch_end(self, cb_kwargs: dict[str, Any]) -> None:
+        """``on_epoch_end`` on the callbacks, then ``on_epoch_finished(net)``
+        on those that have it, once every callback has taken the epoch in:
+        after the last one, or when early stopping ends training there by
+        raising ``KeyboardInterrupt`` (sktorch's ``Checkpoint`` saves the
+        state then). An epoch whose end another callback interrupts does not
+        finish: the callbacks after it have not seen it."""
+        for _, callback in self.callbacks_:
+            if _overrides(type(callback), "on_epoch_end") or "on_epoch_end" in vars(callback):
+                try:
+                    callback.on_epoch_end(self, **cb_kwargs)
+                except KeyboardInterrupt:
+                    if isinstance(callback, EarlyStopping):
+                        self._notify_epoch_finished()
+                    raise
+        self._notify_epoch_finished()
+
+    def _notify_epoch_finished(self) -> None:
+        for _, callback in self.callbacks_:
+            hook = getattr(callback, "on_epoch_finished", None)
+            if hook is not None:
+                hook(self)
 
     # ------------------------------------------------------------ failures
     def partial_fit(self, X, y=None, classes=None, **fit_params):
@@ -460,18 +496,18 @@ class SktorchNet(NeuralNet):
             return self.module_(x.to(_as_device(self.device)))
         return super().infer(x, **fit_params)
 
-    def get_loss(self, y_pred, y_true, X=None, training=False):
+    def _get_loss(self, y_pred, y_true, X=None, training=False):
         if self.log_output and isinstance(y_pred, torch.Tensor):
             y_pred = torch.log(y_pred + torch.finfo(y_pred.dtype).eps)
         if isinstance(y_true, torch.Tensor):
             return self.criterion_(y_pred, y_true.to(_as_device(self.device)))
-        return super().get_loss(y_pred, y_true, X=X, training=training)
+        return NeuralNet.get_loss(self, y_pred, y_true, X=X, training=training)
 
-    def train_step(self, batch, **fit_params):
+    def _train_step(self, batch, **fit_params):
         if not self._custom_step():
             # (optimizer_stepped_ is only ever set by the custom step; readers
             # default to True.)
-            return super().train_step(batch, **fit_params)
+            return NeuralNet.train_step(self, batch, **fit_params)
         if self._batch_weights:
             weight, last_in_group = self._batch_weights[self._batch_index]
         else:
@@ -551,9 +587,9 @@ class SktorchNet(NeuralNet):
             batch_count += 1
         self.history.record(prefix + "_batch_count", batch_count)
 
-    def validation_step(self, batch, **fit_params):
+    def _validation_step(self, batch, **fit_params):
         with self.autocast():
-            return super().validation_step(batch, **fit_params)
+            return NeuralNet.validation_step(self, batch, **fit_params)
 
     def _set_training(self, training=True):
         # skorch calls this before every batch, and ``Module.train`` walks the
