@@ -46,6 +46,7 @@ from sktorch._device import resolve_device
 from sktorch._lr_find import LRFinderResult, lr_find
 from sktorch._net import PRECISIONS, SktorchNet, TensorDataset
 from sktorch._registry import _did_you_mean, accepted_arguments, check_options
+from sktorch._rng import drawing_from_global_rng, fit_random_state
 from sktorch._validation import (
     Interval,
     StrOptions,
@@ -183,8 +184,11 @@ module : str, nn.Module class or nn.Module instance, default='mlp'
         epoch pays for the compilation.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialization, shuffling, dropout and the validation
-        split. An int gives identical fits, in this process or another. The
-        global torch random state is left as it was.
+        split. An int gives identical fits, in this process or another, and
+        in threads (fits in threads of one process train one at a time:
+        torch's global random state is one per process; see
+        ``docs/scaling.md``). The global torch random state is left as it
+        was.
     validation_fraction : float in (0, 1) or None, default=None
         Share of the training data held out to compute ``valid_loss`` each
         epoch (stratified for classifiers when every class has at least two
@@ -652,10 +656,11 @@ class BaseTorchEstimator(BaseEstimator):
         """Train on prepared data; ``wrap(net)`` is the context the training
         loop runs in (data-parallel training wraps the module there)."""
         cuda = [device.index or 0] if device.type == "cuda" else []
-        # fork_rng restores the caller's global torch random state afterwards:
+        # The caller's global torch random state is restored afterwards:
         # seeding is ours to do, but the user's own random stream is not ours
-        # to change.
-        with torch.random.fork_rng(devices=cuda):
+        # to change. Fits in other threads wait meanwhile (see sktorch._rng):
+        # they would draw from this fit's stream.
+        with fit_random_state(cuda):
             if initialize:
                 torch.manual_seed(seed)
                 # One split seed per fit: warm calls on the same data hold
@@ -1082,7 +1087,10 @@ class BaseTorchEstimator(BaseEstimator):
         if module.training:
             module.eval()
         predictions = _Predictions(n_rows, len(views) + 1, link)
-        with torch.inference_mode(), net.autocast():
+        # Test-time transforms may draw from torch's global random state,
+        # which a fit in another thread must not see move.
+        drawing = drawing_from_global_rng() if views else contextlib.nullcontext()
+        with drawing, torch.inference_mode(), net.autocast():
             for batch in batches:
                 batch = batch.to(net.device)
                 predictions.add([_first_output(module(batch))]
