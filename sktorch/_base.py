@@ -34,6 +34,7 @@ from skorch.utils import params_for
 from torch import nn
 
 from sktorch._augment import resolve_augment, resolve_tta
+from sktorch._batches import batch_sizes, check_iterator_options, loader_options
 from sktorch._data import (
     EncodedDataset,
     InputsOf,
@@ -240,8 +241,13 @@ module : str, nn.Module class or nn.Module instance, default='mlp'
         they are copied at fit. Options go as ``callbacks__<name>__<option>``.
     **kwargs : dict
         ``module__``, ``criterion__``, ``optimizer__``, ``lr_scheduler__``,
-        ``init__``, ``callbacks__`` and ``compile__`` options, as above. Any
-        other keyword is an error."""
+        ``init__``, ``callbacks__`` and ``compile__`` options, as above, and
+        ``iterator_train__``/``iterator_valid__`` options: arguments of
+        ``torch.utils.data.DataLoader`` for training and validation
+        batches. With arrays only ``batch_size``, ``shuffle``, ``sampler``,
+        ``batch_sampler`` and ``drop_last`` apply (they cut the batches a
+        Dataset's ``DataLoader`` would); the others are an error. Any other
+        keyword is an error."""
 
 
 FREEZE_DOC = """tuple of str or None, default=None
@@ -631,6 +637,8 @@ class BaseTorchEstimator(BaseEstimator):
 
             world = check_distributed(self)
         inputs, targets, n_outputs, device, seed = self._prepare_fit(X, y, classes, initialize)
+        check_iterator_options(self._option_params(), type(self).__name__,
+                               arrays=not isinstance(inputs, EncodedDataset))
         if world is not None and world > 1:
             from sktorch._distributed import fit_distributed
 
@@ -998,7 +1006,10 @@ class BaseTorchEstimator(BaseEstimator):
                     f"lr_scheduler='lambda' of {owner} needs lr_scheduler__lr_lambda, a "
                     "function of the epoch returning the factor applied to lr."
                 )
-            batches = math.ceil(n_train / self.batch_size)
+            # The batches of an epoch, as the training iterator cuts them.
+            sizes = batch_sizes(loader_options(params_for("iterator_train", options), n_train,
+                                               self.batch_size, True, "iterator_train"), n_train)
+            batches = math.ceil(n_train / self.batch_size) if sizes is None else len(sizes)
             steps_per_epoch = math.ceil(batches / self.accumulate_grad_batches)
             defaults = default_options(spec, lr=self.lr, max_epochs=self.max_epochs,
                                        steps_per_epoch=steps_per_epoch)
