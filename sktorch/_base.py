@@ -35,6 +35,7 @@ from torch import nn
 
 from sktorch._augment import resolve_augment, resolve_tta
 from sktorch._batches import batch_sizes, check_iterator_options, loader_options
+from sktorch._continuing import CONTINUING_DOC, check_and_apply, remember
 from sktorch._data import (
     EncodedDataset,
     InputsOf,
@@ -231,7 +232,8 @@ module : str, nn.Module class or nn.Module instance, default='mlp'
         hyperparameters and ``random_state``.
     warm_start : bool, default=False
         When True, ``fit`` on a fitted estimator continues training from its
-        current weights instead of starting over.
+        current weights instead of starting over; hyperparameters changed
+        since the first fit are applied or refused as ``partial_fit`` does.
     verbose : int, default=0
         0 is silent; 1 prints a table with one row per epoch (epoch, losses,
         metrics, learning rate, time; the best validation loss starred); 2
@@ -513,14 +515,15 @@ class BaseTorchEstimator(BaseEstimator):
         """
         self._check_not_trimmed("fit")
         self._check_params()
-        return self._fit(X, y, classes=None, epochs=self.max_epochs, warm=self.warm_start)
+        return self._fit(X, y, classes=None, epochs=self.max_epochs, warm=self.warm_start,
+                         method="fit")
 
     def _partial_fit(self, X: Any, y: Any, classes: Any) -> BaseTorchEstimator:
         self._check_not_trimmed("partial_fit")
+        self._check_params()
         if not self._is_fitted():
-            self._check_params()
             self._check_first_partial_fit(classes)
-        return self._fit(X, y, classes=classes, epochs=1, warm=True)
+        return self._fit(X, y, classes=classes, epochs=1, warm=True, method="partial_fit")
 
     def _check_first_partial_fit(self, classes: Any) -> None:
         """Check the arguments of the first ``partial_fit`` call, after the
@@ -629,8 +632,12 @@ class BaseTorchEstimator(BaseEstimator):
         targets, n_outputs = self._encode_targets(y, classes, reset=reset)
         return EncodedDataset(X, targets, convert), targets, n_outputs
 
-    def _fit(self, X: Any, y: Any, *, classes: Any, epochs: int, warm: bool) -> BaseTorchEstimator:
+    def _fit(self, X: Any, y: Any, *, classes: Any, epochs: int, warm: bool,
+             method: str) -> BaseTorchEstimator:
         initialize = not (warm and self._is_fitted())
+        if not initialize:
+            # Hyperparameters changed since the net was built: applied, or refused.
+            check_and_apply(self, method)
         world = None
         if self.strategy is not None or self.devices is not None:
             from sktorch._distributed import check_distributed
@@ -644,10 +651,15 @@ class BaseTorchEstimator(BaseEstimator):
 
             # Data, targets and seed are prepared here, once: every process
             # trains from the same ones.
-            return fit_distributed(self, world, inputs, targets, n_outputs, device, seed,
-                                   initialize=initialize, epochs=epochs)
-        return self._train(inputs, targets, n_outputs, device, seed,
-                           initialize=initialize, epochs=epochs)
+            fit_distributed(self, world, inputs, targets, n_outputs, device, seed,
+                            initialize=initialize, epochs=epochs)
+        else:
+            self._train(inputs, targets, n_outputs, device, seed,
+                        initialize=initialize, epochs=epochs)
+        # (Also after a continuing fit: data-parallel workers hand back
+        # copies of the hyperparameters' objects.)
+        remember(self)
+        return self
 
     def _train(
         self,
@@ -1346,4 +1358,7 @@ def fill_doc(cls: type, **values: str) -> type:
     for name, value in values.items():
         common = common.replace(f"${name}", value)
     cls.__doc__ = cls.__doc__.replace("$common_parameters", common)
+    partial_fit = vars(cls).get("partial_fit")
+    if partial_fit is not None and partial_fit.__doc__:
+        partial_fit.__doc__ = partial_fit.__doc__.replace("$continuing_rule", CONTINUING_DOC)
     return cls
