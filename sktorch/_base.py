@@ -638,6 +638,10 @@ class BaseTorchEstimator(BaseEstimator):
         if not initialize:
             # Hyperparameters changed since the net was built: applied, or refused.
             check_and_apply(self, method)
+        else:
+            # Recorded again once the new net is built (a fit failing before
+            # that leaves no record of a net it replaced).
+            self.__dict__.pop("_built_with", None)
         world = None
         if self.strategy is not None or self.devices is not None:
             from sktorch._distributed import check_distributed
@@ -702,6 +706,7 @@ class BaseTorchEstimator(BaseEstimator):
                     self.net_ = self._build_net(device, train[0], n_outputs,
                                                 validating=bool(valid))
                 self.net_.estimator = self
+                remember(self)
                 if self.resume_from is not None:
                     epochs = max(0, epochs - load_training_state(self.net_, self.resume_from))
             net = self.net_

@@ -95,3 +95,19 @@ def test_unchanged_or_restored_values_and_a_pickle_continue(iris):
     clf.partial_fit(X, y)
     pickle.loads(pickle.dumps(clf)).partial_fit(X, y)
     assert len(clf.history_) == 3
+
+
+class Fails(Callback):
+    def on_epoch_end(self, net, **kwargs):
+        raise RuntimeError("stop")
+
+
+def test_a_failed_fit_leaves_the_record_of_the_net_it_built(iris):
+    clf, X, y = _fitted(iris)
+    clf.set_params(module__hidden_sizes=(4,), callbacks=[Fails()])
+    with pytest.raises(RuntimeError, match="stop"):
+        clf.fit(X, y)
+    # The net now trained is the (4,) one; only the callbacks change here.
+    clf.set_params(callbacks=None)
+    with pytest.raises(InvalidParameterError, match=r"change of \['callbacks'\]"):
+        clf.partial_fit(X, y)
