@@ -34,6 +34,7 @@ from skorch.utils import params_for
 from torch import nn
 
 from sktorch._augment import resolve_augment, resolve_tta
+from sktorch._batches import batch_sizes, check_iterator_options, loader_options
 from sktorch._checks import (
     NONFINITE_LOSS_POLICIES,
     NonFiniteLossCheck,
@@ -42,6 +43,7 @@ from sktorch._checks import (
     check_scheduler_options,
     warn_if_not_converged,
 )
+from sktorch._continuing import CONTINUING_DOC, check_and_apply, remember
 from sktorch._data import (
     EncodedDataset,
     InputsOf,
@@ -55,6 +57,7 @@ from sktorch._lr_find import LRFinderResult, lr_find
 from sktorch._net import PRECISIONS, SktorchNet, TensorDataset
 from sktorch._net_hooks import NetHooksMixin
 from sktorch._registry import _did_you_mean, accepted_arguments, check_options
+from sktorch._rng import drawing_from_global_rng, fit_random_state
 from sktorch._validation import (
     Interval,
     StrOptions,
@@ -204,8 +207,11 @@ module : str, nn.Module class or nn.Module instance, default='mlp'
         epoch pays for the compilation.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialization, shuffling, dropout and the validation
-        split. An int gives identical fits, in this process or another. The
-        global torch random state is left as it was.
+        split. An int gives identical fits, in this process or another, and
+        in threads (fits in threads of one process train one at a time:
+        torch's global random state is one per process; see
+        ``docs/scaling.md``). The global torch random state is left as it
+        was.
     validation_fraction : float in (0, 1) or None, default=None
         Share of the training data held out to compute ``valid_loss`` each
         epoch (stratified for classifiers when every class has at least two
@@ -258,7 +264,8 @@ module : str, nn.Module class or nn.Module instance, default='mlp'
         change.
     warm_start : bool, default=False
         When True, ``fit`` on a fitted estimator continues training from its
-        current weights instead of starting over.
+        current weights instead of starting over; hyperparameters changed
+        since the first fit are applied or refused as ``partial_fit`` does.
     verbose : int, default=0
         0 is silent; 1 prints a table with one row per epoch (epoch, losses,
         metrics, learning rate, time; the best validation loss starred); 2
@@ -272,8 +279,13 @@ module : str, nn.Module class or nn.Module instance, default='mlp'
         :class:`~sktorch.exceptions.InvalidParameterError` at fit.
     **kwargs : dict
         ``module__``, ``criterion__``, ``optimizer__``, ``lr_scheduler__``,
-        ``init__``, ``callbacks__`` and ``compile__`` options, as above. Any
-        other keyword is an error."""
+        ``init__``, ``callbacks__`` and ``compile__`` options, as above, and
+        ``iterator_train__``/``iterator_valid__`` options: arguments of
+        ``torch.utils.data.DataLoader`` for training and validation
+        batches. With arrays only ``batch_size``, ``shuffle``, ``sampler``,
+        ``batch_sampler`` and ``drop_last`` apply (they cut the batches a
+        Dataset's ``DataLoader`` would); the others are an error. Any other
+        keyword is an error."""
 
 
 FREEZE_DOC = """tuple of str or None, default=None
@@ -579,16 +591,17 @@ class BaseTorchEstimator(NetHooksMixin, BaseEstimator):
         self._check_not_trimmed("fit")
         self._check_params()
         epochs_before = len(self.history_) if self.warm_start and self._is_fitted() else 0
-        self._fit(X, y, classes=None, epochs=self.max_epochs, warm=self.warm_start)
+        self._fit(X, y, classes=None, epochs=self.max_epochs, warm=self.warm_start,
+                  method="fit")
         warn_if_not_converged(self, len(self.history_) - epochs_before)
         return self
 
     def _partial_fit(self, X: Any, y: Any, classes: Any) -> BaseTorchEstimator:
         self._check_not_trimmed("partial_fit")
+        self._check_params()
         if not self._is_fitted():
-            self._check_params()
             self._check_first_partial_fit(classes)
-        return self._fit(X, y, classes=classes, epochs=1, warm=True)
+        return self._fit(X, y, classes=classes, epochs=1, warm=True, method="partial_fit")
 
     def _check_first_partial_fit(self, classes: Any) -> None:
         """Check the arguments of the first ``partial_fit`` call, after the
@@ -712,23 +725,38 @@ class BaseTorchEstimator(NetHooksMixin, BaseEstimator):
         targets, n_outputs = self._encode_targets(y, classes, reset=reset)
         return EncodedDataset(X, targets, convert), targets, n_outputs
 
-    def _fit(self, X: Any, y: Any, *, classes: Any, epochs: int, warm: bool) -> BaseTorchEstimator:
+    def _fit(self, X: Any, y: Any, *, classes: Any, epochs: int, warm: bool,
+             method: str) -> BaseTorchEstimator:
         initialize = not (warm and self._is_fitted())
+        if not initialize:
+            # Hyperparameters changed since the net was built: applied, or refused.
+            check_and_apply(self, method)
+        else:
+            # Recorded again once the new net is built (a fit failing before
+            # that leaves no record of a net it replaced).
+            self.__dict__.pop("_built_with", None)
         world = None
         if self.strategy is not None or self.devices is not None:
             from sktorch._distributed import check_distributed
 
             world = check_distributed(self)
         inputs, targets, n_outputs, device, seed = self._prepare_fit(X, y, classes, initialize)
+        check_iterator_options(self._option_params(), type(self).__name__,
+                               arrays=not isinstance(inputs, EncodedDataset))
         if world is not None and world > 1:
             from sktorch._distributed import fit_distributed
 
             # Data, targets and seed are prepared here, once: every process
             # trains from the same ones.
-            return fit_distributed(self, world, inputs, targets, n_outputs, device, seed,
-                                   initialize=initialize, epochs=epochs)
-        return self._train(inputs, targets, n_outputs, device, seed,
-                           initialize=initialize, epochs=epochs)
+            fit_distributed(self, world, inputs, targets, n_outputs, device, seed,
+                            initialize=initialize, epochs=epochs)
+        else:
+            self._train(inputs, targets, n_outputs, device, seed,
+                        initialize=initialize, epochs=epochs)
+        # (Also after a continuing fit: data-parallel workers hand back
+        # copies of the hyperparameters' objects.)
+        remember(self)
+        return self
 
     def _train(
         self,
@@ -745,10 +773,11 @@ class BaseTorchEstimator(NetHooksMixin, BaseEstimator):
         """Train on prepared data; ``wrap(net)`` is the context the training
         loop runs in (data-parallel training wraps the module there)."""
         cuda = [device.index or 0] if device.type == "cuda" else []
-        # fork_rng restores the caller's global torch random state afterwards:
+        # The caller's global torch random state is restored afterwards:
         # seeding is ours to do, but the user's own random stream is not ours
-        # to change.
-        with torch.random.fork_rng(devices=cuda):
+        # to change. Fits in other threads wait meanwhile (see sktorch._rng):
+        # they would draw from this fit's stream.
+        with fit_random_state(cuda):
             resume = None
             if initialize:
                 torch.manual_seed(seed)
@@ -776,6 +805,7 @@ class BaseTorchEstimator(NetHooksMixin, BaseEstimator):
                     self.net_ = self._build_net(device, train[0], n_outputs,
                                                 validating=bool(valid))
                 self.net_.estimator = self
+                remember(self)
                 if not valid:
                     check_validation_needs(self.net_, type(self).__name__)
                 if resume is not None:
@@ -1104,7 +1134,10 @@ class BaseTorchEstimator(NetHooksMixin, BaseEstimator):
                     f"lr_scheduler='lambda' of {owner} needs lr_scheduler__lr_lambda, a "
                     "function of the epoch returning the factor applied to lr."
                 )
-            batches = math.ceil(n_train / self.batch_size)
+            # The batches of an epoch, as the training iterator cuts them.
+            sizes = batch_sizes(loader_options(params_for("iterator_train", options), n_train,
+                                               self.batch_size, True, "iterator_train"), n_train)
+            batches = math.ceil(n_train / self.batch_size) if sizes is None else len(sizes)
             steps_per_epoch = math.ceil(batches / self.accumulate_grad_batches)
             check_scheduler_options(spec, scheduler_options, owner)
             defaults = default_options(spec, lr=self.lr, max_epochs=self.max_epochs,
@@ -1207,7 +1240,10 @@ class BaseTorchEstimator(NetHooksMixin, BaseEstimator):
         if module.training:
             module.eval()
         predictions = _Predictions(n_rows, len(views) + 1, link)
-        with torch.inference_mode(), net.autocast():
+        # Test-time transforms may draw from torch's global random state,
+        # which a fit in another thread must not see move.
+        drawing = drawing_from_global_rng() if views else contextlib.nullcontext()
+        with drawing, torch.inference_mode(), net.autocast():
             for batch in batches:
                 batch = batch.to(net.device)
                 predictions.add([_first_output(module(batch))]
@@ -1452,4 +1488,7 @@ def fill_doc(cls: type, **values: str) -> type:
     for name, value in values.items():
         common = common.replace(f"${name}", value)
     cls.__doc__ = cls.__doc__.replace("$common_parameters", common)
+    partial_fit = vars(cls).get("partial_fit")
+    if partial_fit is not None and partial_fit.__doc__:
+        partial_fit.__doc__ = partial_fit.__doc__.replace("$continuing_rule", CONTINUING_DOC)
     return cls

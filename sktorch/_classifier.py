@@ -182,6 +182,10 @@ class TorchClassifier(ClassifierMixin, BaseTorchEstimator):
         -------
         self : object
             The estimator, trained one more epoch.
+
+        Notes
+        -----
+        $continuing_rule
         """
         return self._partial_fit(X, y, classes)
 

@@ -11,6 +11,7 @@ import torch
 from sklearn.base import clone
 
 from sktorch._net import TensorDataset
+from sktorch._rng import fit_random_state
 
 
 @dataclass
@@ -118,7 +119,7 @@ def lr_find(
 
     lrs, raw, smooth = [], [], []
     diverged = False
-    with torch.random.fork_rng(devices=cuda):
+    with fit_random_state(cuda):
         torch.manual_seed(seed)
         net = probe._build_net(device, inputs, n_outputs, validating=False)
         data = TensorDataset(*(t.to(device) for t in (inputs, targets)))

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import functools
-import math
 import warnings
 import weakref
 from collections.abc import Callable, Iterator
@@ -27,7 +26,14 @@ from skorch.dataset import unpack_data
 from skorch.history import History
 from skorch.utils import TeeGenerator
 
+from sktorch._batches import (
+    TensorBatches,
+    batch_sizes,
+    check_iterator_options,
+    loader_options,
+)
 from sktorch._net_hooks import NetHooks, overridden_hooks
+from sktorch.exceptions import InvalidParameterError
 
 # precision name -> autocast dtype (None: no autocast)
 PRECISIONS: dict[str, torch.dtype | None] = {
@@ -48,35 +54,6 @@ class TensorDataset:
 
     def __len__(self) -> int:
         return len(self.X)
-
-
-class TensorBatches:
-    """Iterate over ``(X[idx], y[idx])`` batches of a :class:`TensorDataset`.
-
-    With ``shuffle=True`` each pass draws a new permutation with
-    ``torch.randperm`` on the data's device; without it, batches are
-    contiguous slices (views, no copy).
-    """
-
-    def __init__(self, dataset: TensorDataset, batch_size: int, shuffle: bool) -> None:
-        self.dataset = dataset
-        self.batch_size = batch_size
-        self.shuffle = shuffle
-
-    def __len__(self) -> int:
-        return math.ceil(len(self.dataset) / self.batch_size)
-
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        X, y, size = self.dataset.X, self.dataset.y, self.batch_size
-        n = len(X)
-        if not self.shuffle:
-            for start in range(0, n, size):
-                yield X[start : start + size], y[start : start + size]
-            return
-        order = torch.randperm(n, device=X.device)
-        for start in range(0, n, size):
-            index = order[start : start + size]
-            yield X[index], y[index]
 
 
 class AugmentedBatches:
@@ -200,7 +177,10 @@ class SktorchNet(NetHooks, NeuralNet):
 
     A :class:`TensorDataset` is cut into batches by :class:`TensorBatches`;
     any other dataset goes through skorch's ``DataLoader`` path, shuffled
-    for training in the order the in-memory path would draw.
+    for training in the order the in-memory path would draw. Both take the
+    ``iterator_train__``/``iterator_valid__`` options that choose the
+    batches (``batch_size``, ``shuffle``, ``sampler``, ``batch_sampler``,
+    ``drop_last``) alike (see :mod:`sktorch._batches`).
 
     With mixed precision, gradient clipping or gradient accumulation, the
     training step is sktorch's: forward and loss under ``torch.autocast``,
@@ -469,10 +449,15 @@ class SktorchNet(NetHooks, NeuralNet):
 
     def _batch_sizes(self, dataset) -> list[int]:
         """The sizes of the epoch's training batches."""
-        n = len(dataset)
-        size = self.get_params_for("iterator_train").get("batch_size", self.batch_size)
-        size = n if size == -1 else size
-        return [min(size, n - start) for start in range(0, n, size)]
+        sizes = batch_sizes(self._loader_options(dataset, training=True), len(dataset))
+        if sizes is None:
+            raise InvalidParameterError(
+                "iterator_train__batch_sampler cannot be combined with "
+                "accumulate_grad_batches > 1 or strategy='ddp', which need the sizes of the "
+                "epoch's batches before it starts. Use iterator_train__sampler and "
+                "batch_size instead."
+            )
+        return sizes
 
     def _accumulation_weights(self, dataset) -> list[tuple[float, bool]]:
         """Per training batch of the epoch: the weight of its loss, and
@@ -602,6 +587,14 @@ class SktorchNet(NetHooks, NeuralNet):
             if isinstance(module, torch.nn.Module) and module.training != training:
                 module.train(training)
 
+    def _loader_options(self, dataset, training: bool) -> dict[str, Any]:
+        """The ``DataLoader`` arguments of a pass over ``dataset`` (see
+        :func:`sktorch._batches.loader_options`); both paths cut their
+        batches by them."""
+        prefix = "iterator_train" if training else "iterator_valid"
+        return loader_options(self.get_params_for(prefix), len(dataset), self.batch_size,
+                              training, prefix)
+
     def _loader(self, dataset, training):
         """skorch's ``DataLoader`` for a general dataset. For training it is
         shuffled as the in-memory path shuffles (unless ``iterator_train__``
@@ -610,27 +603,20 @@ class SktorchNet(NetHooks, NeuralNet):
         ``loader_seed`` and the epoch, seeds worker processes, so the loader
         draws nothing else from torch's random state (a ``DataLoader``
         without one draws its workers' base seed there, on every pass)."""
-        from sktorch._data import PermutationSampler
-
-        prefix = "iterator_train" if training else "iterator_valid"
-        kwargs = self.get_params_for(prefix)
-        kwargs.setdefault("batch_size", self.batch_size)
-        if kwargs["batch_size"] == -1:
-            kwargs["batch_size"] = len(dataset)
-        if training and not {"sampler", "batch_sampler", "shuffle"} & kwargs.keys():
-            kwargs["sampler"] = PermutationSampler(len(dataset))
+        kwargs = self._loader_options(dataset, training)
         if "generator" not in kwargs and self.loader_seed is not None:
             seed = self.loader_seed + len(self.history)
             kwargs["generator"] = torch.Generator().manual_seed(seed)
+        prefix = "iterator_train" if training else "iterator_valid"
         return getattr(self, prefix)(dataset, **kwargs)
 
     def get_iterator(self, dataset, training=False):
         if isinstance(dataset, TensorDataset):
             prefix = "iterator_train" if training else "iterator_valid"
-            batch_size = self.get_params_for(prefix).get("batch_size", self.batch_size)
-            if batch_size == -1:
-                batch_size = len(dataset)
-            iterator = TensorBatches(dataset, batch_size, shuffle=training)
+            owner = type(self.estimator or self).__name__
+            check_iterator_options({f"{prefix}__{k}": v for k, v in
+                                    self.get_params_for(prefix).items()}, owner, arrays=True)
+            iterator = TensorBatches.from_options(dataset, self._loader_options(dataset, training))
         else:
             iterator = self._loader(dataset, training)
         if training and self._shard is not None:

@@ -145,6 +145,10 @@ class TorchRegressor(RegressorMixin, BaseTorchEstimator):
         -------
         self : object
             The estimator, trained one more epoch.
+
+        Notes
+        -----
+        $continuing_rule
         """
         return self._partial_fit(X, y, None)
 

@@ -63,6 +63,12 @@ def dask_backend(**backend_options: Any) -> Iterator[None]:
     backend never reports it). Needs ``distributed`` (``pip install
     sktorch[dask]``) and a ``distributed.Client`` created beforehand.
 
+    A worker with several threads runs several fits in one process; they
+    give the results of ``n_jobs=1``, but train one at a time (torch's
+    global random state is one per process; see "Fits in threads" in
+    ``docs/scaling.md``). To train in parallel, use more worker processes
+    with one thread each.
+
     Parameters
     ----------
     **backend_options : dict

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from sktorch._io._codec import Decoder, Encoder
+from sktorch._rng import fit_random_state
 from sktorch.exceptions import (
     DeviceWarning,
     InvalidFileError,
@@ -159,7 +160,7 @@ def build_net(estimator: Any, document: dict[str, Any], weights: dict[str, torch
     def build(on: torch.device) -> Any:
         cuda = [on.index or 0] if on.type == "cuda" else []
         # Building draws initial weights; the caller's random state is not ours.
-        with torch.random.fork_rng(devices=cuda), _overridden(estimator, **overrides):
+        with fit_random_state(cuda), _overridden(estimator, **overrides):
             return estimator._build_net(on, inputs, estimator.n_outputs_, validating,
                                         pretrained=False, n_train=n_train, check_output=False)
 
