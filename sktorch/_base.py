@@ -347,6 +347,10 @@ class BaseTorchEstimator(NetHooksMixin, BaseEstimator):
         "n_outputs_", "n_features_in_", "feature_names_in_", "_input_shape", "_rng_state",
         "_split_seed", "_trimmed",
     )
+    # Set by fit but deliberately not saved: the hyperparameters the net was
+    # built with (sktorch._continuing), which a loaded estimator takes anew
+    # from its hyperparameters at its first continuing fit.
+    _unsaved_attributes: tuple[str, ...] = ("_built_with",)
     # Prefixes of the ``prefix__option`` hyperparameters an estimator accepts.
     _option_prefixes: tuple[str, ...] = (
         "module", "criterion", "optimizer", "lr_scheduler", "init", "callbacks", "compile",

@@ -7,6 +7,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+import torch
 from torch import nn
 
 TESTS_DIR = Path(__file__).resolve().parent
@@ -21,6 +22,19 @@ class TwoLayerNet(nn.Module):
 
     def forward(self, x):
         return self.body(x)
+
+
+
+class SoftmaxNet(nn.Module):
+    """A linear layer ending in a softmax: it outputs probabilities, as a
+    skorch-style classifier module does (trained with criterion='nll')."""
+
+    def __init__(self, in_features, out_features):
+        super().__init__()
+        self.linear = nn.Linear(in_features, out_features)
+
+    def forward(self, x):
+        return torch.softmax(self.linear(x), dim=1)
 
 
 def run_python(code: str, cwd: Path) -> subprocess.CompletedProcess:

@@ -12,6 +12,7 @@ from sklearn.datasets import load_digits
 from sklearn.exceptions import NotFittedError
 from torch import nn
 
+from helpers import SoftmaxNet
 import sktorch
 from sktorch import TorchClassifier, TorchRegressor
 from sktorch._onnx import OnnxExportError
@@ -30,17 +31,6 @@ class DigitsConvNet(nn.Module):
     def forward(self, x):
         x = x.reshape(-1, 1, 8, 8)
         return self.head(self.conv(x).flatten(1))
-
-
-class SoftmaxNet(nn.Module):
-    """Outputs probabilities itself; trained with criterion='nll'."""
-
-    def __init__(self, in_features, out_features):
-        super().__init__()
-        self.linear = nn.Linear(in_features, out_features)
-
-    def forward(self, x):
-        return torch.softmax(self.linear(x), dim=1)
 
 
 class TraceDiffersNet(nn.Module):

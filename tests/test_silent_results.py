@@ -15,23 +15,13 @@ from skorch import NeuralNetClassifier
 from skorch.callbacks import Callback
 from torch import nn
 
+from helpers import SoftmaxNet
 import sktorch
 from sktorch import ImageClassifier, ImageSegmenter, TorchClassifier, TorchRegressor
 from sktorch.exceptions import InvalidParameterError
 from sktorch.losses import LOSS_TASKS, loss_task, register_loss
 
 ESTIMATORS = [TorchClassifier, TorchRegressor, ImageClassifier, ImageSegmenter]
-
-
-class SoftmaxNet(nn.Module):
-    """A linear layer ending in a softmax: it outputs probabilities."""
-
-    def __init__(self, in_features, out_features):
-        super().__init__()
-        self.linear = nn.Linear(in_features, out_features)
-
-    def forward(self, x):
-        return torch.softmax(self.linear(x), dim=1)
 
 
 class LogSoftmaxNet(SoftmaxNet):
