@@ -4,12 +4,8 @@ import importlib as _importlib
 
 # Public subpackages that the estimators load anyway: attributes from the start.
 from sktorch import callbacks, exceptions, losses, metrics, models, optim, schedulers
-from sktorch._classifier import TorchClassifier
-from sktorch._image import ImageClassifier
-from sktorch._onnx import export_onnx
-from sktorch._io import load, save
-from sktorch._regressor import TorchRegressor
-from sktorch._segmenter import ImageSegmenter
+from sktorch._estimators import ImageClassifier, ImageSegmenter, TorchClassifier, TorchRegressor
+from sktorch._io import export_onnx, load, save
 from sktorch._version import __version__
 from sktorch.losses import get_loss, list_losses, register_loss
 from sktorch.models import get_model, list_models, register_model

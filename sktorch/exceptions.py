@@ -10,7 +10,7 @@ from the built-in or scikit-learn exception a caller would already catch, so
 # missing, and a filter on sktorch's name must catch that very warning.
 from skorch.exceptions import DeviceWarning
 
-from sktorch._validation import SklearnInvalidParameterError
+from sktorch._utils._validation import SklearnInvalidParameterError
 
 __all__ = [
     "DeviceError",

@@ -15,10 +15,11 @@ import torch.nn.functional as nnf
 from torch import nn
 from torchvision.transforms.v2 import functional as tvf
 
-from sktorch._registry import _did_you_mean
-from sktorch._summary import _module_device
-from sktorch._validation import check_is_fitted
+from sktorch._utils._registry import _did_you_mean
+from sktorch._engine._summary import _module_device
+from sktorch._utils._validation import check_is_fitted
 from sktorch.models._image import ImageModel
+from sktorch._estimators._segmenter import ImageSegmenter
 
 __all__ = ["grad_cam"]
 
@@ -147,8 +148,6 @@ def grad_cam(
             f"grad_cam explains the class scores of a classifier; {owner} has no "
             "classes_. Use an image classifier such as ImageClassifier."
         )
-    from sktorch._segmenter import ImageSegmenter
-
     if isinstance(estimator, ImageSegmenter):
         raise ValueError(
             f"grad_cam is not supported for segmenters: it explains one class score per "

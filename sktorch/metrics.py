@@ -17,7 +17,7 @@ import numpy as np
 from sklearn.metrics import get_scorer as sklearn_get_scorer
 from sklearn.metrics import get_scorer_names, make_scorer
 
-from sktorch._registry import Registry
+from sktorch._utils._registry import Registry
 
 __all__ = [
     "dice_score",

@@ -11,7 +11,7 @@ from helpers import TESTS_DIR
 
 import sktorch
 from sktorch import TorchClassifier
-from sktorch._atomic import _host, atomic_write, remove_stale_temporaries
+from sktorch._utils._atomic import _host, atomic_write, remove_stale_temporaries
 
 
 def umask_mode():
@@ -45,7 +45,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
 
 KILLED_WRITER = """
 import sys, time
-from sktorch._atomic import atomic_write
+from sktorch._utils._atomic import atomic_write
 
 def write(stream):
     stream.write(b"partial")

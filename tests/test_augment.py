@@ -12,8 +12,8 @@ from sklearn.model_selection import GridSearchCV
 from torchvision.transforms import v2
 
 from sktorch import ImageClassifier, TorchClassifier, TorchRegressor
-from sktorch._augment import BatchAugment, hflip, resolve_augment, resolve_tta
-from sktorch._validation import SklearnInvalidParameterError
+from sktorch._data._augment import BatchAugment, hflip, resolve_augment, resolve_tta
+from sktorch._utils._validation import SklearnInvalidParameterError
 from sktorch.exceptions import InvalidParameterError
 from sktorch.transforms import GaussianNoise, SaltAndPepperNoise
 

@@ -219,9 +219,9 @@ def _forward_by_concatenation(est, X, link=None):
     """``_forward`` as it was before the output was preallocated: every
     batch's outputs collected, concatenated, then linked as a whole (per
     view, the views summed and divided); float32 without a link."""
-    from sktorch._augment import resolve_tta
-    from sktorch._base import _PREDICT_CHUNK_ROWS, _first_output
-    from sktorch._data import is_dataset
+    from sktorch._data._augment import resolve_tta
+    from sktorch._estimators._base import _PREDICT_CHUNK_ROWS, _first_output
+    from sktorch._data._tensors import is_dataset
 
     if is_dataset(X):
         batches = est._dataset_batches(X)

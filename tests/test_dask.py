@@ -86,7 +86,7 @@ def test_randomized_image_search_on_dask_matches_one_process(client):
 
 
 def _worker_view():
-    from sktorch._device import resolve_device
+    from sktorch._utils._device import resolve_device
 
     return {"device": str(resolve_device("auto", "TorchClassifier")),
             "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES"),

@@ -16,8 +16,8 @@ from torch import nn
 from torch.multiprocessing.spawn import ProcessExitedException, ProcessRaisedException
 
 from sktorch import TorchClassifier, TorchRegressor
-from sktorch._distributed import _first_error, _write_error
-from sktorch._validation import SklearnInvalidParameterError
+from sktorch._engine._distributed import _first_error, _write_error
+from sktorch._utils._validation import SklearnInvalidParameterError
 from sktorch.exceptions import DeviceError, InvalidParameterError
 
 # 120 training rows after the validation split; batches of 17 leave a last

@@ -450,7 +450,7 @@ def test_validation_metrics_read_the_split_in_the_layout_of_channels():
 @pytest.mark.parametrize("channels", ["auto", "first", "last"])
 @pytest.mark.parametrize("shape", [(2, 1, 4, 3), (2, 3, 4, 5), (2, 3, 5, 4), (2, 4, 8, 8)])
 def test_images_in_layout_reads_back_as_the_same_images(shape, channels):
-    from sktorch._image_input import images_in_layout, images_to_tensor
+    from sktorch._data._images import images_in_layout, images_to_tensor
 
     images = torch.rand(shape)
     back = images_to_tensor(images_in_layout(images, channels), "test", channels)

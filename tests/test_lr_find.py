@@ -7,7 +7,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from sktorch import TorchClassifier, TorchRegressor  # noqa: E402
-from sktorch._lr_find import LRFinderResult  # noqa: E402
+from sktorch._engine._lr_find import LRFinderResult  # noqa: E402
 
 
 def test_range_test_ramps_exponentially_and_suggests_a_rate(cancer):

@@ -9,7 +9,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
 from sktorch import TorchClassifier
-from sktorch._net import SktorchNet, TensorBatches, TensorDataset
+from sktorch._engine._net import SktorchNet, TensorBatches, TensorDataset
 
 
 def _dataset(n=23):

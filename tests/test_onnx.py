@@ -15,7 +15,7 @@ from torch import nn
 from helpers import SoftmaxNet
 import sktorch
 from sktorch import TorchClassifier, TorchRegressor
-from sktorch._onnx import OnnxExportError
+from sktorch._io._onnx import OnnxExportError
 
 
 class DigitsConvNet(nn.Module):

@@ -9,7 +9,7 @@ import pytest  # noqa: E402
 from sklearn.exceptions import NotFittedError  # noqa: E402
 
 from sktorch import TorchClassifier, TorchRegressor  # noqa: E402
-from sktorch._plotting import plot_history  # noqa: E402
+from sktorch._engine._plotting import plot_history  # noqa: E402
 from sktorch.callbacks._metrics import ValidationMetrics  # noqa: E402
 
 

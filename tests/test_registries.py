@@ -7,7 +7,7 @@ from torch import nn
 
 import sktorch
 from sktorch import TorchClassifier, TorchRegressor
-from sktorch._registry import Registry
+from sktorch._utils._registry import Registry
 from sktorch.exceptions import InvalidParameterError
 from sktorch.losses import LOSSES
 from sktorch.models import MODELS

@@ -22,7 +22,7 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 from sktorch import ImageSegmenter
-from sktorch._augment import BatchAugment
+from sktorch._data._augment import BatchAugment
 from sktorch.callbacks import TensorBoard
 from sktorch.exceptions import InvalidParameterError
 from sktorch.explain import grad_cam

@@ -132,7 +132,7 @@ def test_tuples_repeated_calls_own_and_tied_parameters(regression_data):
     assert _totals(text) == (total, trainable, 0)
     # The tuple a layer returns is shown element by element (the container
     # has no row of its own, so ask the formatter directly).
-    from sktorch._summary import _calls, _shape
+    from sktorch._engine._summary import _calls, _shape
 
     assert _shape((torch.zeros(1, 5), torch.zeros(1, 2))) == "[(1, 5), (1, 2)]"
     assert _calls([]) == "--"

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from sktorch import TorchRegressor
-from sktorch._validation import validate_data, validate_predict_input
+from sktorch._utils._validation import validate_data, validate_predict_input
 
 
 @pytest.fixture(scope="module")

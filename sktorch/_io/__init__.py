@@ -8,5 +8,6 @@ data) and :mod:`._api` (the public functions).
 
 from sktorch._io._api import load, save, trim_for_inference
 from sktorch._io._archive import FORMAT_VERSION
+from sktorch._io._onnx import export_onnx
 
-__all__ = ["FORMAT_VERSION", "load", "save", "trim_for_inference"]
+__all__ = ["FORMAT_VERSION", "export_onnx", "load", "save", "trim_for_inference"]

@@ -25,6 +25,12 @@ from sktorch._io._archive import FORMAT_NAME, FORMAT_VERSION, read_archive, writ
 from sktorch._io._codec import Decoder, Encoder
 from sktorch._io._rebuild import build_net, hyperparameters, restore_fitted, uncompiled
 from sktorch._io._trust import Trust, object_path
+from sktorch._engine._trim import epoch_row, trim_for_inference
+from sktorch._engine._net import FastHistory
+from sktorch._estimators._base import BaseTorchEstimator
+from sktorch._utils._device import resolve_device
+from sktorch._version import __version__
+from sktorch.callbacks import LRScheduler
 from sktorch.exceptions import (
     InvalidFileError,
     PersistenceError,
@@ -143,7 +149,7 @@ def save(estimator: Any, path: str | os.PathLike, *, include_optimizer: bool = F
         history = list(net.history)
         keep_batches = include_optimizer
         document["history"] = encoder.encode(
-            [row if keep_batches else _epoch_row(row) for row in history],
+            [row if keep_batches else epoch_row(row) for row in history],
             f"the history of {owner}",
         )
         document["net"] = {"device": str(net.device), "n_train": _n_train(history)}
@@ -256,8 +262,6 @@ def load(
         )
     trust = Trust(trusted)
     if device is not None:
-        from sktorch._device import resolve_device
-
         device = resolve_device(device, "sktorch.load")
     document, weights, state = read_archive(path)
     try:
@@ -281,8 +285,6 @@ def _rebuild(
     path: Path,
     device: torch.device | None,
 ) -> Any:
-    from sktorch._net import FastHistory
-
     where = str(path)
     decoder = Decoder(trust, state, path)
     cls = trust.estimator_class(document["estimator"], where)
@@ -307,39 +309,8 @@ def _rebuild(
     return estimator
 
 
-def trim_for_inference(estimator: Any) -> Any:
-    """Drop what only training needs from a fitted estimator, in place.
-
-    The optimizer (and gradient scaler) state, the callbacks, the per-batch
-    records of the history (its per-epoch rows stay), the parameters'
-    gradients and the saved random state go; predictions are unchanged.
-    The estimator is marked trimmed, and its ``fit``, ``partial_fit`` and
-    ``lr_find`` refuse to run. Called by
-    ``estimator.trim_for_inference()``.
-    """
-    net = estimator.net_
-    for name in getattr(net, "_optimizers", None) or ["optimizer"]:
-        # None rather than deleted: code reading net.optimizer_ finds "no
-        # optimizer" rather than an AttributeError, and skorch's pickling,
-        # which walks these names, stores a None.
-        setattr(net, f"{name}_", None)
-    if hasattr(net, "scaler_"):
-        net.scaler_ = None
-    net.callbacks_ = []
-    net.callbacks = []
-    history = net.history_
-    net.history_ = type(history)(_epoch_row(row) for row in history)
-    for parameter in net.module_.parameters():
-        parameter.grad = None
-    estimator.__dict__.pop("_rng_state", None)
-    estimator._trimmed = True
-    return estimator
-
-
 # ------------------------------------------------------------------ writing
 def _check_estimator(estimator: Any, caller: str) -> None:
-    from sktorch._base import BaseTorchEstimator
-
     if not isinstance(estimator, BaseTorchEstimator):
         raise TypeError(
             f"{caller} takes a sktorch estimator (TorchClassifier, TorchRegressor, ...). "
@@ -352,8 +323,6 @@ def _versions() -> dict[str, str]:
     import sklearn
     import skorch
 
-    from sktorch._version import __version__
-
     return {
         "sktorch": __version__,
         "torch": torch.__version__,
@@ -363,10 +332,6 @@ def _versions() -> dict[str, str]:
         "safetensors": safetensors.__version__,
         "python": platform.python_version(),
     }
-
-
-def _epoch_row(row: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in row.items() if key != "batches"}
 
 
 def _n_train(history: list[dict[str, Any]]) -> int | None:
@@ -396,8 +361,6 @@ def _module_weights(estimator: Any) -> dict[str, torch.Tensor]:
 
 
 def _scheduler_callback(net: Any) -> Any:
-    from sktorch.callbacks import LRScheduler
-
     for _, callback in getattr(net, "callbacks_", None) or []:
         if isinstance(callback, LRScheduler):
             return callback

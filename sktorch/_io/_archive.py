@@ -20,7 +20,7 @@ import safetensors
 import safetensors.torch
 import torch
 
-from sktorch._atomic import atomic_write
+from sktorch._utils._atomic import atomic_write
 from sktorch.exceptions import InvalidFileError, UnsupportedFormatError
 
 FORMAT_NAME = "sktorch.estimator"

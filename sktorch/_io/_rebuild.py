@@ -28,8 +28,10 @@ import numpy as np
 import torch
 
 from sktorch._io._codec import Decoder, Encoder
-from sktorch._rng import fit_random_state
+from sktorch._utils._rng import fit_random_state
+from sktorch._utils._device import resolve_device
 from sktorch.exceptions import (
+    DeviceError,
     DeviceWarning,
     InvalidFileError,
     ResetOnLoadWarning,
@@ -216,9 +218,6 @@ def uncompiled(module: torch.nn.Module) -> torch.nn.Module:
 
 
 def _load_device(estimator: Any, device: torch.device | None) -> torch.device:
-    from sktorch._device import resolve_device
-    from sktorch.exceptions import DeviceError
-
     if device is not None:  # resolved by load
         return device
     saved = getattr(estimator, "device", "auto")

@@ -38,6 +38,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from sktorch._estimators import ESTIMATORS, BaseTorchEstimator
+from sktorch._utils._registry import Registry
 from sktorch.exceptions import InvalidFileError, UntrustedObjectError
 
 # Packages whose public classes may be named in a file (besides the registries).
@@ -219,8 +221,6 @@ class Trust:
         return cls(**options)
 
     def estimator_class(self, spec: Any, where: str) -> type:
-        from sktorch._base import BaseTorchEstimator
-
         if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
             raise InvalidFileError(f"{where!r} does not name its estimator class.")
         name, path = spec["name"], spec.get("path", "")
@@ -229,7 +229,7 @@ class Trust:
         for obj in classes:
             if object_path(obj) == path:
                 return obj
-        estimators = sktorch_estimators()
+        estimators = ESTIMATORS
         if isinstance(path, str) and path.split(".", 1)[0] == "sktorch" and name in estimators:
             return estimators[name]
         candidates = [obj for obj in classes if obj.__name__ == name]
@@ -254,26 +254,11 @@ def _build_stateless_module(cls: type, options: dict[str, Any], path: str, where
     return cls(**options)
 
 
-def sktorch_estimators() -> dict[str, type]:
-    """sktorch's public estimator classes by name."""
-    import sktorch
-    from sktorch._base import BaseTorchEstimator
-
-    found = {}
-    for name in getattr(sktorch, "__all__", ()):
-        obj = getattr(sktorch, name, None)
-        if inspect.isclass(obj) and issubclass(obj, BaseTorchEstimator):
-            found[obj.__name__] = obj
-    return found
-
-
 def _builtin_entries() -> dict[str, _Entry]:
     """The table of objects a file may name, and of those it may build."""
     import skorch.callbacks
     import torchvision.transforms.v2 as v2
     from torchvision.transforms import InterpolationMode
-
-    from sktorch._registry import Registry
 
     named: list[Any] = [InterpolationMode]
     for package in _PUBLIC_PACKAGES:

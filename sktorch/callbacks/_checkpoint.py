@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from skorch.callbacks import BatchScoring, Callback, EarlyStopping, EpochScoring, PassthroughScoring
 
-from sktorch._atomic import atomic_write
-from sktorch._net import FastHistory
+from sktorch._utils._atomic import atomic_write
+from sktorch._engine._net import FastHistory
 from sktorch.callbacks._schedule import LRScheduler
 from sktorch.exceptions import InvalidParameterError
 

@@ -10,8 +10,9 @@ import torch
 from sklearn.metrics import check_scoring, get_scorer_names
 from skorch.callbacks import Callback
 
-from sktorch._registry import _did_you_mean
+from sktorch._utils._registry import _did_you_mean
 from sktorch.exceptions import InvalidParameterError
+from sktorch.metrics import SCORERS
 
 __all__ = ["Monitor", "ValidationMetrics", "metric_monitor", "resolve_metrics"]
 
@@ -74,8 +75,6 @@ def resolve_metrics(
             f"The {param!r} parameter of {owner} must be a tuple of scikit-learn scorer "
             f"names or scorers. Got {metrics!r} instead."
         )
-    from sktorch.metrics import SCORERS
-
     valid = sorted(get_scorer_names())
     scorers: dict[str, str | Callable] = {}
     for item in items:

@@ -465,7 +465,7 @@ class TensorBoard(Callback):
         epoch's end) and close the writer, which ends its thread and
         completes the event file. No HParams session: the run did not end.
 
-        :class:`~sktorch._net.SktorchNet` calls this hook; skorch calls no
+        :class:`~sktorch._engine._net.SktorchNet` calls this hook; skorch calls no
         ``on_train_end`` after an exception.
         """
         if getattr(self, "writer_", None) is None:

@@ -6,7 +6,7 @@ from typing import Any
 
 from torch import nn
 
-from sktorch._registry import Registry
+from sktorch._utils._registry import Registry
 from sktorch.losses._dice import DiceCELoss, DiceLoss, TverskyLoss
 from sktorch.losses._focal import FocalLoss
 

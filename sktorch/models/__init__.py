@@ -6,7 +6,7 @@ from typing import Any
 
 from torch import nn
 
-from sktorch._registry import Registry
+from sktorch._utils._registry import Registry
 from sktorch.models._cnn import SmallCNN
 from sktorch.models._image import ImageModel, torchvision_models
 from sktorch.models._init import INITIALIZERS

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from sktorch._registry import Registry
+from sktorch._utils._registry import Registry
 
 INITIALIZERS = Registry("initialization")
 for _name, _fn in {

@@ -8,7 +8,7 @@ from numbers import Integral, Real
 import torch
 from torch import nn
 
-from sktorch._registry import Registry
+from sktorch._utils._registry import Registry
 
 _ACTIVATIONS = Registry("activation", base=nn.Module, base_name="torch.nn.Module")
 for _name, _cls in {

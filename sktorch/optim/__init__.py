@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from sktorch._registry import Registry
+from sktorch._utils._registry import Registry
 
 __all__ = ["get_optimizer", "list_optimizers", "register_optimizer"]
 

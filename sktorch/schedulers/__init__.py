@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch.optim import lr_scheduler as torch_schedulers
 
-from sktorch._registry import Registry
+from sktorch._utils._registry import Registry
 from sktorch.schedulers._warmup import WarmupCosineLR
 
 __all__ = ["WarmupCosineLR", "get_scheduler", "list_schedulers", "register_scheduler"]

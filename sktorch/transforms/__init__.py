@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sktorch._registry import Registry
+from sktorch._utils._registry import Registry
 from sktorch.transforms._noise import GaussianNoise, SaltAndPepperNoise
 
 __all__ = [

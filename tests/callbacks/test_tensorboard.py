@@ -20,7 +20,7 @@ from torch import nn
 from torchvision.utils import make_grid
 
 from sktorch import TorchClassifier
-from sktorch._net import SktorchNet, TensorDataset
+from sktorch._engine._net import SktorchNet, TensorDataset
 from sktorch.callbacks._metrics import ValidationMetrics
 from sktorch.callbacks._tensorboard import TensorBoard, TensorBoardWarning, run_name
 from sktorch.exceptions import InvalidParameterError

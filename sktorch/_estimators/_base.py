@@ -33,9 +33,9 @@ from skorch.helper import predefined_split
 from skorch.utils import params_for
 from torch import nn
 
-from sktorch._augment import resolve_augment, resolve_tta
-from sktorch._batches import batch_sizes, check_iterator_options, loader_options
-from sktorch._checks import (
+from sktorch._data._augment import resolve_augment, resolve_tta
+from sktorch._data._batches import batch_sizes, check_iterator_options, loader_options
+from sktorch._engine._checks import (
     NONFINITE_LOSS_POLICIES,
     NonFiniteLossCheck,
     check_callbacks,
@@ -43,8 +43,8 @@ from sktorch._checks import (
     check_scheduler_options,
     warn_if_not_converged,
 )
-from sktorch._continuing import CONTINUING_DOC, check_and_apply, remember
-from sktorch._data import (
+from sktorch._estimators._continuing import CONTINUING_DOC, check_and_apply, remember
+from sktorch._data._tensors import (
     EncodedDataset,
     InputsOf,
     collect_targets,
@@ -52,13 +52,17 @@ from sktorch._data import (
     is_dataset,
     split_item,
 )
-from sktorch._device import resolve_device
-from sktorch._lr_find import LRFinderResult, lr_find
-from sktorch._net import PRECISIONS, SktorchNet, TensorDataset
-from sktorch._net_hooks import NetHooksMixin
-from sktorch._registry import _did_you_mean, accepted_arguments, check_options
-from sktorch._rng import drawing_from_global_rng, fit_random_state
-from sktorch._validation import (
+from sktorch._utils._device import resolve_device
+from sktorch._engine._distributed import check_distributed, fit_distributed
+from sktorch._engine._lr_find import LRFinderResult, lr_find
+from sktorch._engine._net import PRECISIONS, SktorchNet, TensorDataset
+from sktorch._engine._net_hooks import NetHooksMixin
+from sktorch._engine._plotting import plot_history
+from sktorch._engine._summary import summary
+from sktorch._engine._trim import trim_for_inference
+from sktorch._utils._registry import _did_you_mean, accepted_arguments, check_options
+from sktorch._utils._rng import drawing_from_global_rng, fit_random_state
+from sktorch._utils._validation import (
     Interval,
     StrOptions,
     as_array_input,
@@ -302,7 +306,7 @@ class BaseTorchEstimator(NetHooksMixin, BaseEstimator):
     module needs and how outputs become predictions. A user's subclass may
     override skorch's customization points (``get_loss``, ``train_step``,
     ``train_step_single``, ``validation_step``; see ``NetHooksMixin`` in
-    ``sktorch/_net_hooks.py``) and add hyperparameters of
+    ``sktorch/_engine/_net_hooks.py``) and add hyperparameters of
     its own (see :meth:`_get_param_names`).
     """
 
@@ -348,7 +352,7 @@ class BaseTorchEstimator(NetHooksMixin, BaseEstimator):
         "_split_seed", "_trimmed",
     )
     # Set by fit but deliberately not saved: the hyperparameters the net was
-    # built with (sktorch._continuing), which a loaded estimator takes anew
+    # built with (sktorch._estimators._continuing), which a loaded estimator takes anew
     # from its hyperparameters at its first continuing fit.
     _unsaved_attributes: tuple[str, ...] = ("_built_with",)
     # Prefixes of the ``prefix__option`` hyperparameters an estimator accepts.
@@ -741,15 +745,11 @@ class BaseTorchEstimator(NetHooksMixin, BaseEstimator):
             self.__dict__.pop("_built_with", None)
         world = None
         if self.strategy is not None or self.devices is not None:
-            from sktorch._distributed import check_distributed
-
             world = check_distributed(self)
         inputs, targets, n_outputs, device, seed = self._prepare_fit(X, y, classes, initialize)
         check_iterator_options(self._option_params(), type(self).__name__,
                                arrays=not isinstance(inputs, EncodedDataset))
         if world is not None and world > 1:
-            from sktorch._distributed import fit_distributed
-
             # Data, targets and seed are prepared here, once: every process
             # trains from the same ones.
             fit_distributed(self, world, inputs, targets, n_outputs, device, seed,
@@ -779,7 +779,7 @@ class BaseTorchEstimator(NetHooksMixin, BaseEstimator):
         cuda = [device.index or 0] if device.type == "cuda" else []
         # The caller's global torch random state is restored afterwards:
         # seeding is ours to do, but the user's own random stream is not ours
-        # to change. Fits in other threads wait meanwhile (see sktorch._rng):
+        # to change. Fits in other threads wait meanwhile (see sktorch._utils._rng):
         # they would draw from this fit's stream.
         with fit_random_state(cuda):
             resume = None
@@ -1289,8 +1289,6 @@ class BaseTorchEstimator(NetHooksMixin, BaseEstimator):
             The table, one row per layer, with totals at the end; also what
             ``print(estimator.summary())`` shows.
         """
-        from sktorch._summary import summary
-
         check_is_fitted(self)
         return summary(self)
 
@@ -1308,8 +1306,6 @@ class BaseTorchEstimator(NetHooksMixin, BaseEstimator):
         axes : ndarray of matplotlib Axes
             The panels.
         """
-        from sktorch._plotting import plot_history
-
         return plot_history(self, ax=ax)
 
     def trim_for_inference(self) -> BaseTorchEstimator:
@@ -1325,8 +1321,6 @@ class BaseTorchEstimator(NetHooksMixin, BaseEstimator):
         self : object
             The trimmed estimator.
         """
-        from sktorch._io import trim_for_inference
-
         check_is_fitted(self)
         trim_for_inference(self)
         return self

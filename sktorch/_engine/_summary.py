@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from sktorch._validation import check_is_fitted
+from sktorch._utils._validation import check_is_fitted
 from sktorch.models._image import ImageModel
 
 

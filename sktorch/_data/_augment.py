@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from sktorch._registry import check_options
+from sktorch._utils._registry import check_options
 from sktorch.exceptions import InvalidParameterError
 
 

@@ -20,7 +20,7 @@ from sklearn.exceptions import ConvergenceWarning
 from skorch.callbacks import Callback
 from torch import nn
 
-from sktorch._validation import (
+from sktorch._utils._validation import (
     Interval,
     SklearnInvalidParameterError,
     validate_parameter_constraints,

@@ -11,10 +11,10 @@ from sklearn.base import ClassifierMixin
 from skorch.utils import params_for
 from torch import nn
 
-from sktorch._base import BaseTorchEstimator, fill_doc
-from sktorch._checks import check_output_fits_loss, is_nll, output_kind
-from sktorch._registry import accepted_arguments
-from sktorch._validation import (
+from sktorch._estimators._base import BaseTorchEstimator, fill_doc
+from sktorch._engine._checks import check_output_fits_loss, is_nll, output_kind
+from sktorch._utils._registry import accepted_arguments
+from sktorch._utils._validation import (
     as_array_input,
     check_classification_targets,
     column_or_1d,

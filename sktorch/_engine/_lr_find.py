@@ -10,8 +10,8 @@ import numpy as np
 import torch
 from sklearn.base import clone
 
-from sktorch._net import TensorDataset
-from sktorch._rng import fit_random_state
+from sktorch._engine._net import TensorDataset
+from sktorch._utils._rng import fit_random_state
 
 
 @dataclass

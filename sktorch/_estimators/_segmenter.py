@@ -12,12 +12,12 @@ import torch
 from skorch.utils import params_for
 from torch import nn
 
-from sktorch._augment import hflip, resolve_tta
-from sktorch._base import fill_doc
-from sktorch._image import ImageClassifier
-from sktorch._image_input import images_to_tensor
-from sktorch._registry import _did_you_mean, accepted_arguments
-from sktorch._validation import as_array_input, check_is_fitted
+from sktorch._data._augment import hflip, resolve_tta
+from sktorch._estimators._base import fill_doc
+from sktorch._estimators._image import ImageClassifier
+from sktorch._data._images import images_to_tensor
+from sktorch._utils._registry import _did_you_mean, accepted_arguments
+from sktorch._utils._validation import as_array_input, check_is_fitted
 from sktorch.exceptions import InvalidParameterError
 from sktorch.metrics import mean_iou
 from sktorch.models import SEGMENTATION_MODELS

@@ -23,8 +23,8 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
-from sktorch._data import PermutationSampler
-from sktorch._registry import _did_you_mean
+from sktorch._data._tensors import PermutationSampler
+from sktorch._utils._registry import _did_you_mean
 from sktorch.exceptions import InvalidParameterError
 
 PREFIXES = ("iterator_train", "iterator_valid")
@@ -79,7 +79,7 @@ def loader_options(options: dict[str, Any], n: int, batch_size: int, training: b
     ``batch_size`` defaults to the estimator's (-1: all samples). Training
     shuffles unless ``shuffle=False`` or a ``sampler``/``batch_sampler`` is
     given; shuffling, for training or (``shuffle=True``) validation, is a
-    :class:`~sktorch._data.PermutationSampler`, the order the in-memory path
+    :class:`~sktorch._data._tensors.PermutationSampler`, the order the in-memory path
     draws. ``where`` (the prefix) names the options in errors.
     """
     options = dict(options)
@@ -117,7 +117,7 @@ def batch_sizes(options: dict[str, Any], n: int) -> list[int] | None:
 
 class TensorBatches:
     """Iterate over ``(X[idx], y[idx])`` batches of a
-    :class:`sktorch._net.TensorDataset`.
+    :class:`sktorch._engine._net.TensorDataset`.
 
     With ``shuffle=True`` each pass draws a new permutation with
     ``torch.randperm`` on the data's device; without it, batches are

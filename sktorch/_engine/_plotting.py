@@ -92,7 +92,7 @@ def plot_history(estimator: Any, ax: Any = None) -> Any:
     >>> matplotlib.use("Agg")
     >>> from sklearn.datasets import load_iris
     >>> from sktorch import TorchClassifier
-    >>> from sktorch._plotting import plot_history
+    >>> from sktorch._engine._plotting import plot_history
     >>> X, y = load_iris(return_X_y=True)
     >>> clf = TorchClassifier(max_epochs=3, validation_fraction=0.2, random_state=0).fit(X, y)
     >>> axes = plot_history(clf)

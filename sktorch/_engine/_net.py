@@ -26,13 +26,13 @@ from skorch.dataset import unpack_data
 from skorch.history import History
 from skorch.utils import TeeGenerator
 
-from sktorch._batches import (
+from sktorch._data._batches import (
     TensorBatches,
     batch_sizes,
     check_iterator_options,
     loader_options,
 )
-from sktorch._net_hooks import NetHooks, overridden_hooks
+from sktorch._engine._net_hooks import NetHooks, overridden_hooks
 from sktorch.exceptions import InvalidParameterError
 
 # precision name -> autocast dtype (None: no autocast)
@@ -62,7 +62,7 @@ class AugmentedBatches:
 
     With ``joint``, inputs and targets (images and their masks) are
     transformed together by ``augment.pair`` (see
-    :meth:`sktorch._augment.BatchAugment.pair`).
+    :meth:`sktorch._data._augment.BatchAugment.pair`).
     """
 
     def __init__(self, batches: Any, augment: Callable, device: torch.device,
@@ -180,7 +180,7 @@ class SktorchNet(NetHooks, NeuralNet):
     for training in the order the in-memory path would draw. Both take the
     ``iterator_train__``/``iterator_valid__`` options that choose the
     batches (``batch_size``, ``shuffle``, ``sampler``, ``batch_sampler``,
-    ``drop_last``) alike (see :mod:`sktorch._batches`).
+    ``drop_last``) alike (see :mod:`sktorch._data._batches`).
 
     With mixed precision, gradient clipping or gradient accumulation, the
     training step is sktorch's: forward and loss under ``torch.autocast``,
@@ -200,7 +200,7 @@ class SktorchNet(NetHooks, NeuralNet):
 
     ``get_loss``, ``train_step``, ``train_step_single`` and
     ``validation_step`` call the estimator's method when its class
-    overrides it (see ``sktorch._net_hooks``).
+    overrides it (see ``sktorch._engine._net_hooks``).
 
     Parameters
     ----------
@@ -261,7 +261,7 @@ class SktorchNet(NetHooks, NeuralNet):
         # outside an epoch (e.g. single steps of a learning-rate range test).
         self._batch_weights: list[tuple[float, bool]] = []
         self._batch_index = 0
-        # Data-parallel training (sktorch._distributed): (rank, world size)
+        # Data-parallel training (sktorch._engine._distributed): (rank, world size)
         # while a worker process trains, with the sizes of the epoch's global
         # batches; None otherwise.
         self._shard: tuple[int, int] | None = None
@@ -589,7 +589,7 @@ class SktorchNet(NetHooks, NeuralNet):
 
     def _loader_options(self, dataset, training: bool) -> dict[str, Any]:
         """The ``DataLoader`` arguments of a pass over ``dataset`` (see
-        :func:`sktorch._batches.loader_options`); both paths cut their
+        :func:`sktorch._data._batches.loader_options`); both paths cut their
         batches by them."""
         prefix = "iterator_train" if training else "iterator_valid"
         return loader_options(self.get_params_for(prefix), len(dataset), self.batch_size,

@@ -10,9 +10,9 @@ import torch
 from sklearn.base import RegressorMixin
 from sklearn.utils import check_array
 
-from sktorch._base import BaseTorchEstimator, fill_doc
-from sktorch._checks import check_finite_float32
-from sktorch._validation import as_array_input, validate_data
+from sktorch._estimators._base import BaseTorchEstimator, fill_doc
+from sktorch._engine._checks import check_finite_float32
+from sktorch._utils._validation import as_array_input, validate_data
 
 
 class TorchRegressor(RegressorMixin, BaseTorchEstimator):

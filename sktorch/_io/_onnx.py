@@ -22,8 +22,10 @@ import torch
 from sklearn.base import is_classifier
 from torch import nn
 
-from sktorch._atomic import atomic_write
-from sktorch._validation import check_is_fitted
+from sktorch._utils._atomic import atomic_write
+from sktorch._data._augment import resolve_tta
+from sktorch._version import __version__
+from sktorch._utils._validation import check_is_fitted
 from sktorch.exceptions import OnnxExportError
 
 __all__ = ["DEFAULT_OPSET", "OnnxExportError", "export_onnx"]
@@ -184,8 +186,6 @@ class _InferenceGraph(nn.Module):
             ravel = bool(getattr(estimator, "_y_was_1d", False))
         views = []
         if getattr(estimator, "tta", None) is not None:
-            from sktorch._augment import resolve_tta
-
             views = resolve_tta(estimator.tta, type(estimator).__name__)
         return cls(module, link, views, ravel).eval()
 
@@ -226,8 +226,6 @@ def _name_batch_axis(model: Any, owner: str) -> None:
 
 
 def _metadata(estimator: Any, output_name: str) -> dict[str, str]:
-    from sktorch._version import __version__
-
     props = {
         "sktorch_version": __version__,
         "sktorch_estimator": type(estimator).__name__,

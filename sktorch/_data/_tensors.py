@@ -1,7 +1,7 @@
 """``torch.utils.data.Dataset`` inputs: the general path.
 
 An estimator fitted on arrays holds the whole data as two tensors and cuts
-batches by slicing (:class:`sktorch._net.TensorDataset`). A map-style
+batches by slicing (:class:`sktorch._engine._net.TensorDataset`). A map-style
 ``Dataset`` -- one whose items are loaded, decoded or transformed one at a
 time, from disk or on the fly -- goes through skorch's ``DataLoader`` path
 instead, with the pieces here:

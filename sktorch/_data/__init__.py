@@ -1,0 +1,1 @@
+"""Data: input and target adapters, tensors, images, batch iterators and augmentation plans."""

@@ -1,0 +1,1 @@
+"""Shared utilities: validation, the registry, device, RNG, introspection and atomic files."""
