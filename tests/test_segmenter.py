@@ -481,7 +481,7 @@ def test_validation_metrics_by_name_and_scorer(data):
     seg = unet(max_epochs=2, validation_fraction=0.25, metrics=("mean_iou", dice_scorer),
                callbacks=[("valid", ValidationData())]).fit(uint8, y)
     images, targets = dict(seg.net_.callbacks_)["valid"].data
-    masks = seg._decode_targets(targets)
+    masks = seg.net_.decode_targets(targets)
     assert images.dtype == torch.uint8 and masks.shape == (6, 16, 16)
     last = seg.history_[-1]
     assert last["valid_mean_iou"] == pytest.approx(seg.score(images, masks))

@@ -14,7 +14,6 @@ import warnings
 from numbers import Integral, Real
 from typing import Any
 
-import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning
 from skorch.callbacks import Callback
@@ -78,24 +77,6 @@ class NonFiniteLossCheck(Callback):
         if not self.warned_:
             self.warned_ = True
             warnings.warn(message, RuntimeWarning, stacklevel=2)
-
-
-def check_finite_float32(y: np.ndarray, owner: str) -> np.ndarray:
-    """``y`` as float32, refusing values float32 cannot hold (beyond about
-    3.4e38, which would become inf and make every loss inf or NaN)."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        cast = np.asarray(y, dtype=np.float32)
-    if not np.isfinite(cast).all():
-        values = np.asarray(y, dtype=np.float64)
-        bad = values[~np.isfinite(cast)]
-        raise ValueError(
-            f"y holds values that float32 cannot represent (largest magnitude "
-            f"{np.abs(bad).max():.3g}; float32 holds up to {np.finfo(np.float32).max:.3g}): "
-            f"{owner} trains in float32, where they become inf. Scale y, e.g. with "
-            "sklearn.compose.TransformedTargetRegressor(regressor, "
-            "transformer=StandardScaler())."
-        )
-    return cast
 
 
 # ---------------------------------------------------------------- the criterion

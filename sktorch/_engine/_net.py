@@ -290,6 +290,22 @@ class SktorchNet(NetHooks, NeuralNet):
         state.pop("_estimator_ref", None)
         return state
 
+    # What callbacks see of the task: validation data as the user gave it,
+    # through the estimator's input and target adapters (sktorch._data).
+    def decode_inputs(self, inputs: Any) -> Any:
+        """Validation inputs, as the module takes them, as an X that the
+        estimator's ``predict`` reads back the same; unchanged without an
+        estimator."""
+        estimator = self.estimator
+        return inputs if estimator is None else estimator._adapters()[0].decode(inputs)
+
+    def decode_targets(self, targets: Any) -> Any:
+        """Training or validation targets back as the user gave ``y``
+        (labels for classifiers, masks for segmenters); unchanged without an
+        estimator."""
+        estimator = self.estimator
+        return targets if estimator is None else estimator._adapters()[1].decode(targets)
+
     def notify(self, method_name, **cb_kwargs):
         # skorch calls every callback's hook three times per batch, though
         # most callbacks only act at epoch boundaries; skipping the base

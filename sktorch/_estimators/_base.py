@@ -34,6 +34,8 @@ from skorch.utils import params_for
 from torch import nn
 
 from sktorch._data._augment import resolve_augment, resolve_tta
+from sktorch._data._inputs import ArrayInput, InputAdapter
+from sktorch._data._targets import TargetAdapter
 from sktorch._data._batches import batch_sizes, check_iterator_options, loader_options
 from sktorch._engine._checks import (
     NONFINITE_LOSS_POLICIES,
@@ -48,7 +50,6 @@ from sktorch._data._tensors import (
     EncodedDataset,
     InputsOf,
     collect_targets,
-    float_sample,
     is_dataset,
     split_item,
 )
@@ -67,8 +68,6 @@ from sktorch._utils._validation import (
     StrOptions,
     as_array_input,
     check_is_fitted,
-    to_tensor,
-    validate_predict_input,
 )
 from sktorch.exceptions import InvalidParameterError
 from sktorch.callbacks import (
@@ -507,62 +506,21 @@ class BaseTorchEstimator(NetHooksMixin, BaseEstimator):
         tags.input_tags.sparse = False
         return tags
 
+    # ----------------------------------------------------------- data seam
+    # The kinds of X and y the estimator takes: adapter classes of
+    # sktorch._data._inputs and sktorch._data._targets. A new kind of data is
+    # a new adapter named here, not a branch in fit.
+    _input_adapter: type[InputAdapter] = ArrayInput
+    _target_adapter: type[TargetAdapter] = TargetAdapter
+
+    def _adapters(self) -> tuple[InputAdapter, TargetAdapter]:
+        """The estimator's input and target adapters, around it."""
+        return self._input_adapter(self), self._target_adapter(self)
+
     # ------------------------------------------------------- subclass hooks
-    def _validate_targets(self, X: Any, y: Any, reset: bool) -> tuple[np.ndarray, Any]:
-        """Validate X and y together; return X as a float32 array (or the
-        module's input tensor) and y."""
-        raise NotImplementedError
-
-    def _encode_targets(self, y: Any, classes: Any, reset: bool) -> tuple[torch.Tensor, int]:
-        """Return the training target tensor and the module's output width."""
-        raise NotImplementedError
-
     def _criterion_defaults(self, criterion_cls: Any) -> dict[str, Any]:
         """Options the task sets on a loss class unless the user gives them."""
         return {}
-
-    def _decode_targets(self, targets: torch.Tensor) -> np.ndarray:
-        """Training targets back as the user gave ``y`` (labels, shape), so
-        validation metrics can be scored as on the user's own data."""
-        raise NotImplementedError
-
-    def _decode_inputs(self, inputs: Any) -> Any:
-        """Validation inputs, as the module takes them, as an X that
-        ``predict`` reads back the same (for the validation metrics)."""
-        return inputs
-
-    def _stratify_labels(self, y: torch.Tensor) -> np.ndarray | None:
-        """Labels to stratify the validation split on, or None."""
-        return None
-
-    def _validate_dataset_targets(self, y: np.ndarray) -> np.ndarray:
-        """Check the targets collected from a Dataset, as ``_validate_targets``
-        checks y."""
-        raise NotImplementedError
-
-    def _sample_converter(self) -> Callable[[Any], torch.Tensor]:
-        """Turns one sample of a Dataset into the module's input tensor (a
-        picklable function, for DataLoader workers)."""
-        return float_sample
-
-    def _check_dataset_sample(self, sample: torch.Tensor, reset: bool) -> None:
-        """Check the first sample of a Dataset (converted); with ``reset``,
-        record what the fit learns from it (``n_features_in_`` for 1-D
-        samples); else check it against the fit."""
-        owner = type(self).__name__
-        if sample.is_floating_point() and not torch.isfinite(sample).all():
-            raise ValueError(f"Input X contains NaN or infinity: item 0 of the Dataset X of {owner}.")
-        if reset:
-            for attribute in ("n_features_in_", "feature_names_in_"):
-                if attribute in vars(self):
-                    delattr(self, attribute)
-            if sample.ndim == 1:
-                self.n_features_in_ = int(sample.shape[0])
-        elif tuple(sample.shape) != tuple(self._input_shape):
-            raise ValueError(
-                f"The samples of the Dataset X have shape {tuple(sample.shape)}, but {owner} "
-                f"was fitted on samples of shape {tuple(self._input_shape)}."
-            )
 
     # --------------------------------------------------------------- fitting
     def fit(self, X: Any, y: Any = None) -> BaseTorchEstimator:
@@ -608,12 +566,8 @@ class BaseTorchEstimator(NetHooksMixin, BaseEstimator):
         self._check_not_trimmed("partial_fit")
         self._check_params()
         if not self._is_fitted():
-            self._check_first_partial_fit(classes)
+            self._target_adapter(self).check_first_partial_fit(classes)
         return self._fit(X, y, classes=classes, epochs=1, warm=True, method="partial_fit")
-
-    def _check_first_partial_fit(self, classes: Any) -> None:
-        """Check the arguments of the first ``partial_fit`` call, after the
-        hyperparameters (a subclass needing ``classes`` says so here)."""
 
     def lr_find(
         self,
@@ -700,12 +654,12 @@ class BaseTorchEstimator(NetHooksMixin, BaseEstimator):
 
         ``inputs`` is a tensor, or for a Dataset X an :class:`EncodedDataset`
         (its items converted, its targets ``targets``)."""
+        adapt_inputs, adapt_targets = self._adapters()
         if is_dataset(X):
             inputs, targets, n_outputs = self._prepare_dataset(X, y, classes, reset)
         else:
-            X, y = self._validate_targets(X, as_array_input(y), reset=reset)
-            targets, n_outputs = self._encode_targets(y, classes, reset=reset)
-            inputs = X if isinstance(X, torch.Tensor) else to_tensor(X)
+            inputs, y = adapt_inputs.validate(X, as_array_input(y), adapt_targets, reset)
+            targets, n_outputs = adapt_targets.encode(y, classes, reset=reset)
         if reset:
             device = resolve_device(self.device, type(self).__name__)
             seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
@@ -717,6 +671,9 @@ class BaseTorchEstimator(NetHooksMixin, BaseEstimator):
         """The general path's ``_prepare_fit``: check the first item, collect
         and encode every target, wrap X."""
         owner = type(self).__name__
+        adapt_inputs, adapt_targets = self._adapters()
+        if adapt_targets.refuses_datasets is not None:
+            raise TypeError(adapt_targets.refuses_datasets.format(owner=owner))
         if y is not None:
             raise ValueError(
                 f"{owner}.fit got a Dataset as X and a y as well; a Dataset's items carry "
@@ -724,13 +681,13 @@ class BaseTorchEstimator(NetHooksMixin, BaseEstimator):
             )
         if len(X) == 0:
             raise ValueError(f"{owner} needs at least one sample; the Dataset X is empty.")
-        convert = self._sample_converter()
+        convert = adapt_inputs.sample_converter()
         sample = convert(split_item(X[0], 0, owner)[0])
-        self._check_dataset_sample(sample, reset)
+        adapt_inputs.check_sample(sample, reset)
         if reset:
             self._input_shape = tuple(sample.shape)
-        y = self._validate_dataset_targets(collect_targets(X, owner))
-        targets, n_outputs = self._encode_targets(y, classes, reset=reset)
+        y = adapt_targets.validate_collected(collect_targets(X, owner))
+        targets, n_outputs = adapt_targets.encode(y, classes, reset=reset)
         return EncodedDataset(X, targets, convert), targets, n_outputs
 
     def _fit(self, X: Any, y: Any, *, classes: Any, epochs: int, warm: bool,
@@ -868,7 +825,7 @@ class BaseTorchEstimator(NetHooksMixin, BaseEstimator):
                 "both need at least 1. Use more data or validation_fraction=None "
                 "(and early_stopping=None)."
             )
-        labels = self._stratify_labels(targets)
+        labels = self._target_adapter(self).stratify(targets)
         if labels is not None:
             counts = np.unique(labels, return_counts=True)[1]
             n_classes = len(counts)
@@ -1210,7 +1167,7 @@ class BaseTorchEstimator(NetHooksMixin, BaseEstimator):
     def _predict_inputs(self, X: Any) -> torch.Tensor:
         """X validated against the fit and converted to the module's input
         tensor (on the CPU)."""
-        return to_tensor(validate_predict_input(self, X))
+        return self._input_adapter(self).predict_inputs(X)
 
     def _forward(self, X: Any, link: Callable[[torch.Tensor], torch.Tensor] | None = None):
         """Module outputs for X, as one float64 tensor on the CPU: one
@@ -1262,9 +1219,10 @@ class BaseTorchEstimator(NetHooksMixin, BaseEstimator):
         owner = type(self).__name__
         if len(X) == 0:
             raise ValueError(f"{owner} needs at least one sample; the Dataset X is empty.")
+        adapt_inputs = self._input_adapter(self)
         inputs = X.inputs() if isinstance(X, EncodedDataset) else InputsOf(
-            X, self._sample_converter())
-        self._check_dataset_sample(inputs[0], reset=False)
+            X, adapt_inputs.sample_converter())
+        adapt_inputs.check_sample(inputs[0], reset=False)
         options = params_for("iterator_valid", self._option_params())
         options.pop("shuffle", None)
         options.setdefault("batch_size", self.batch_size)

@@ -11,15 +11,10 @@ from sklearn.base import ClassifierMixin
 from skorch.utils import params_for
 from torch import nn
 
+from sktorch._data._targets import LabelTarget
 from sktorch._estimators._base import BaseTorchEstimator, fill_doc
 from sktorch._engine._checks import check_output_fits_loss, is_nll, output_kind
 from sktorch._utils._registry import accepted_arguments
-from sktorch._utils._validation import (
-    as_array_input,
-    check_classification_targets,
-    column_or_1d,
-    validate_data,
-)
 from sktorch.losses import LOSSES
 
 
@@ -92,6 +87,7 @@ class TorchClassifier(ClassifierMixin, BaseTorchEstimator):
     _fitted_attributes = (*BaseTorchEstimator._fitted_attributes, "classes_", "_sigmoid_output",
                           "_probability_output")
     _loss_task = "classification"
+    _target_adapter = LabelTarget
     # Whether the module outputs probabilities, used as they are (set at fit;
     # False for estimators saved before it was recorded).
     _probability_output = False
@@ -231,54 +227,6 @@ class TorchClassifier(ClassifierMixin, BaseTorchEstimator):
         return self.classes_[np.argmax(proba, axis=1)]
 
     # ------------------------------------------------------------- hooks
-    def _validate_targets(self, X, y, reset):
-        X = as_array_input(X)
-        X, y = validate_data(self, X, y, dtype=np.float32, reset=reset)
-        check_classification_targets(y)
-        return X, y
-
-    def _validate_dataset_targets(self, y):
-        y = column_or_1d(y, warn=True)
-        check_classification_targets(y)
-        return y
-
-    def _encode_targets(self, y, classes, reset):
-        owner = type(self).__name__
-        if reset:
-            labels = np.unique(y) if classes is None else np.unique(np.asarray(classes))
-            if len(labels) < 2:
-                raise ValueError(
-                    f"{owner} needs samples of at least 2 classes in y; got 1 class "
-                    f"({labels[0]!r})."
-                )
-            if classes is not None and not np.isin(y, labels).all():
-                raise ValueError(
-                    f"y has labels {sorted(set(np.unique(y)) - set(labels))!r} that are "
-                    f"not in `classes` {labels.tolist()!r}."
-                )
-            sigmoid = self._uses_sigmoid(len(labels))
-            if sigmoid and len(labels) != 2:
-                raise ValueError(
-                    f"The criterion {self.criterion!r} of {owner} is a binary loss (one "
-                    f"sigmoid output), but y has {len(labels)} classes. Use "
-                    "criterion='cross_entropy', or mode='multiclass', for more than two classes."
-                )
-            self.classes_ = labels
-            self._sigmoid_output = sigmoid
-            self.n_outputs_ = 1 if sigmoid else len(labels)
-        else:
-            unseen = np.setdiff1d(np.unique(y), self.classes_)
-            if len(unseen):
-                raise ValueError(
-                    f"y has labels {unseen.tolist()!r} that {owner} was not fitted on "
-                    f"(classes_ is {self.classes_.tolist()!r}); the module's output "
-                    "width cannot grow. Fit from scratch instead."
-                )
-        index = torch.from_numpy(np.searchsorted(self.classes_, y).astype(np.int64))
-        if self._sigmoid_output:
-            return index.to(torch.float32).unsqueeze(1), 1
-        return index, self.n_outputs_
-
     def _uses_sigmoid(self, n_classes: int) -> bool:
         """Whether the criterion scores one logit with a sigmoid (binary cross
         entropy, or a loss in binary mode) rather than one logit per class
@@ -313,20 +261,6 @@ class TorchClassifier(ClassifierMixin, BaseTorchEstimator):
         n_classes = len(self.classes_) if n_classes is None else n_classes
         defaults = {"mode": "binary" if n_classes == 2 else "multiclass", "batch": True}
         return accepted_arguments(criterion_cls, defaults)
-
-    def _check_first_partial_fit(self, classes):
-        if classes is None:
-            raise ValueError(
-                f"{type(self).__name__}.partial_fit needs `classes` on its first call: "
-                "the module's output width depends on the full set of labels."
-            )
-
-    def _decode_targets(self, targets):
-        index = targets.reshape(len(targets), -1)[:, 0].to(torch.int64).cpu().numpy()
-        return self.classes_[index]
-
-    def _stratify_labels(self, targets):
-        return targets.reshape(len(targets), -1)[:, 0].to(torch.int64).numpy()
 
     def _output_reason(self, n_outputs):
         if self._sigmoid_output:

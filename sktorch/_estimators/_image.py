@@ -3,7 +3,6 @@ pretrained torchvision model."""
 
 from __future__ import annotations
 
-import functools
 import os
 from numbers import Integral, Real
 from typing import Any
@@ -15,15 +14,12 @@ from torch import nn
 
 from sktorch._estimators._base import fill_doc
 from sktorch._estimators._classifier import TorchClassifier
-from sktorch._data._images import CHANNELS, image_sample, images_in_layout, images_to_tensor
+from sktorch._data._images import CHANNELS
+from sktorch._data._inputs import ImageInput
 from sktorch._utils._registry import _did_you_mean, accepted_arguments
 from sktorch._utils._validation import (
     Interval,
     StrOptions,
-    check_classification_targets,
-    check_consistent_length,
-    check_is_fitted,
-    column_or_1d,
 )
 from sktorch.exceptions import InvalidParameterError
 from sktorch.models import IMAGE_MODELS
@@ -160,6 +156,7 @@ class ImageClassifier(TorchClassifier):
     """
 
     _fitted_attributes = (*TorchClassifier._fitted_attributes, "image_shape_")
+    _input_adapter = ImageInput
 
     _parameter_constraints: dict = {
         **TorchClassifier._parameter_constraints,
@@ -256,49 +253,6 @@ class ImageClassifier(TorchClassifier):
         tags.input_tags.two_d_array = False
         tags.input_tags.three_d_array = True
         return tags
-
-    # ------------------------------------------------------------- input
-    def _validate_targets(self, X, y, reset):
-        owner = type(self).__name__
-        images = images_to_tensor(X, owner, self.channels)
-        if y is None:
-            raise ValueError(f"{owner} requires y to be passed, but the target y is None.")
-        y = column_or_1d(y, warn=True)
-        check_consistent_length(images, y)
-        check_classification_targets(y)
-        if reset:
-            self.image_shape_ = tuple(images.shape[1:])
-        else:
-            self._check_image_shape(images)
-        return images, y
-
-    def _predict_inputs(self, X):
-        check_is_fitted(self)
-        images = images_to_tensor(X, type(self).__name__, self.channels)
-        self._check_image_shape(images)
-        return images
-
-    def _decode_inputs(self, inputs):
-        if isinstance(inputs, torch.Tensor) and inputs.ndim == 4:
-            return images_in_layout(inputs, self.channels)
-        return inputs
-
-    def _check_image_shape(self, images: torch.Tensor) -> None:
-        if tuple(images.shape[1:]) != self.image_shape_:
-            raise ValueError(
-                f"X holds images of shape (C, H, W) = {tuple(images.shape[1:])}, but "
-                f"{type(self).__name__} was fitted on {self.image_shape_}."
-            )
-
-    def _sample_converter(self):
-        # A Dataset's images, one at a time, by the rules of arrays of images.
-        return functools.partial(image_sample, owner=type(self).__name__,
-                                 channels=self.channels)
-
-    def _check_dataset_sample(self, sample, reset):
-        super()._check_dataset_sample(sample, reset)
-        if reset:
-            self.image_shape_ = tuple(sample.shape)
 
     # ------------------------------------------------------------ module
     def _module_spec(self, options, inputs, n_outputs, pretrained):

@@ -8,11 +8,10 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.base import RegressorMixin
-from sklearn.utils import check_array
 
+from sktorch._data._targets import RegressionTarget
 from sktorch._estimators._base import BaseTorchEstimator, fill_doc
-from sktorch._engine._checks import check_finite_float32
-from sktorch._utils._validation import as_array_input, validate_data
+
 
 
 class TorchRegressor(RegressorMixin, BaseTorchEstimator):
@@ -61,6 +60,7 @@ class TorchRegressor(RegressorMixin, BaseTorchEstimator):
 
     _fitted_attributes = (*BaseTorchEstimator._fitted_attributes, "_y_was_1d")
     _loss_task = "regression"
+    _target_adapter = RegressionTarget
 
     def __init__(
         self,
@@ -175,33 +175,6 @@ class TorchRegressor(RegressorMixin, BaseTorchEstimator):
         return tags
 
     # ------------------------------------------------------------- hooks
-    def _validate_targets(self, X, y, reset):
-        X = as_array_input(X)
-        return validate_data(
-            self, X, y, dtype=np.float32, multi_output=True, y_numeric=True, reset=reset
-        )
-
-    def _validate_dataset_targets(self, y):
-        return check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
-
-    def _encode_targets(self, y, classes, reset):
-        y = check_finite_float32(y, type(self).__name__)
-        y_was_1d = y.ndim == 1
-        targets = y.reshape(len(y), -1)
-        if reset:
-            self._y_was_1d = y_was_1d
-            self.n_outputs_ = targets.shape[1]
-        elif targets.shape[1] != self.n_outputs_:
-            raise ValueError(
-                f"y has {targets.shape[1]} target column(s), but {type(self).__name__} "
-                f"was fitted on {self.n_outputs_}."
-            )
-        return torch.from_numpy(np.ascontiguousarray(targets)), self.n_outputs_
-
-    def _decode_targets(self, targets):
-        y = targets.detach().cpu().double().numpy()
-        return y.ravel() if self._y_was_1d else y
-
     def _output_reason(self, n_outputs):
         return f"one output per target column, {n_outputs} column(s)"
 

@@ -15,9 +15,9 @@ from torch import nn
 from sktorch._data._augment import hflip, resolve_tta
 from sktorch._estimators._base import fill_doc
 from sktorch._estimators._image import ImageClassifier
-from sktorch._data._images import images_to_tensor
+from sktorch._data._targets import MaskTarget
 from sktorch._utils._registry import _did_you_mean, accepted_arguments
-from sktorch._utils._validation import as_array_input, check_is_fitted
+from sktorch._utils._validation import check_is_fitted
 from sktorch.exceptions import InvalidParameterError
 from sktorch.metrics import mean_iou
 from sktorch.models import SEGMENTATION_MODELS
@@ -37,12 +37,6 @@ from sktorch.models._segmentation import (
     replace_class_convolutions,
     segmentation_preprocessing,
     torchvision_segmentation_models,
-)
-
-_MASK_HELP = (
-    "y holds one mask per image of X: an array (n, H, W) (or (n, 1, H, W) or "
-    "(n, H, W, 1)) of class labels, integers, strings or booleans, of the images' "
-    "height and width."
 )
 
 # Mask colours for TensorBoard: background black, then well-separated hues
@@ -197,6 +191,7 @@ class ImageSegmenter(ImageClassifier):
         **ImageClassifier._parameter_constraints,
         "weights_backbone": [str, None],
     }
+    _target_adapter = MaskTarget
 
     def __init__(
         self,
@@ -346,8 +341,9 @@ class ImageSegmenter(ImageClassifier):
                 "every pixel alike."
             )
         y_pred = self.predict(X)
-        masks = self._check_masks(y, y_pred.shape)
-        self._check_labels_seen(masks)
+        adapt_targets = MaskTarget(self)
+        masks = adapt_targets.check_masks(y, y_pred.shape)
+        adapt_targets.check_seen(masks)
         return float(mean_iou(masks, y_pred, labels=self.classes_))
 
     def _segment(self, X: Any, reduce: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
@@ -379,117 +375,6 @@ class ImageSegmenter(ImageClassifier):
                     proba = proba / (len(views) + 1)
                 results.append(reduce(proba).cpu())
         return torch.cat(results)
-
-    # ------------------------------------------------------------- input
-    def _prepare_dataset(self, X, y, classes, reset):
-        raise TypeError(
-            f"{type(self).__name__} does not take a torch Dataset yet: pass the images "
-            "and masks as arrays (or tensors, PIL images, file paths) X and y."
-        )
-
-    def _validate_targets(self, X, y, reset):
-        owner = type(self).__name__
-        images = images_to_tensor(X, owner, self.channels)
-        if y is None:
-            raise ValueError(f"{owner} requires y to be passed, but the target y is None.")
-        masks = self._check_masks(y, (len(images), *images.shape[-2:]))
-        if reset:
-            self.image_shape_ = tuple(images.shape[1:])
-        else:
-            self._check_image_shape(images)
-        return images, masks
-
-    def _check_masks(self, y: Any, shape: tuple[int, int, int]) -> np.ndarray:
-        """y as an array (n, H, W) of labels, for images of ``shape``."""
-        owner = type(self).__name__
-        try:
-            masks = np.asarray(as_array_input(y))
-        except Exception as exc:  # ragged lists and the like
-            raise ValueError(f"{owner} could not read y as masks: {exc}. {_MASK_HELP}") from exc
-        if masks.ndim == 4:
-            # A single channel axis, first or last as the images' may be:
-            # whichever leaves the images' (n, H, W).
-            for axis in (1, 3):
-                if masks.shape[axis] == 1 and np.delete(masks.shape, axis).tolist() == list(shape):
-                    masks = np.squeeze(masks, axis)
-                    break
-        if masks.shape != tuple(shape):
-            raise ValueError(
-                f"{owner} needs one mask per image, at the image's height and width: y "
-                f"of shape (n, H, W) = {tuple(shape)} for X here, but y has shape "
-                f"{masks.shape}. {_MASK_HELP}"
-            )
-        kind = masks.dtype.kind
-        if kind == "f":
-            if not np.isfinite(masks).all():
-                raise ValueError(f"y contains NaN or infinity; {owner} needs masks of labels.")
-            fractional = masks[masks != np.round(masks)]
-            if fractional.size:
-                raise ValueError(
-                    f"{owner} needs masks of class labels, but y holds non-integer floats "
-                    f"such as {fractional.flat[0]:g}. Threshold probabilities (e.g. y > 0.5) "
-                    "or round soft masks first."
-                )
-        elif kind not in "biuUSO":
-            raise ValueError(
-                f"{owner} needs masks of class labels (integers, strings or booleans); y "
-                f"has dtype {masks.dtype}."
-            )
-        return masks
-
-    def _check_labels_seen(self, masks: np.ndarray) -> np.ndarray:
-        """The labels of ``masks``, which must all be in ``classes_``."""
-        present = _unique(masks, type(self).__name__)
-        unseen = np.setdiff1d(present, self.classes_)
-        if len(unseen):
-            raise ValueError(
-                f"y has labels {unseen.tolist()!r} that {type(self).__name__} was not "
-                f"fitted on (classes_ is {self.classes_.tolist()!r}): the network has no "
-                "channel for them. Fit from scratch on masks that hold every label, or "
-                "give them all to partial_fit's classes."
-            )
-        return present
-
-    def _encode_targets(self, y, classes, reset):
-        owner = type(self).__name__
-        if reset:
-            present = _unique(y, owner)
-            labels = present if classes is None else _unique(np.asarray(classes), owner)
-            if len(labels) < 2:
-                raise ValueError(
-                    f"{owner} needs masks of at least 2 classes; y holds only "
-                    f"{labels.tolist()[0]!r}. Pass every class to partial_fit's classes when a "
-                    "first batch lacks some."
-                )
-            if classes is not None and not np.isin(present, labels).all():
-                raise ValueError(
-                    f"y has labels {np.setdiff1d(present, labels).tolist()!r} that are not "
-                    f"in `classes` {labels.tolist()!r}."
-                )
-            sigmoid = self._uses_sigmoid(len(labels))
-            if sigmoid and len(labels) != 2:
-                raise ValueError(
-                    f"The criterion {self.criterion!r} of {owner} is a binary loss (one "
-                    f"sigmoid output), but the masks hold {len(labels)} classes. Use "
-                    "criterion__mode='multiclass' (or criterion='cross_entropy')."
-                )
-            self.classes_ = labels
-            self._sigmoid_output = sigmoid
-            self.n_outputs_ = 1 if sigmoid else len(labels)
-        else:
-            self._check_labels_seen(y)
-        index = torch.from_numpy(np.searchsorted(self.classes_, y).astype(np.int64))
-        if self._sigmoid_output:
-            return index.to(torch.float32).unsqueeze(1), 1
-        return index, self.n_outputs_
-
-    def _decode_targets(self, targets):
-        if targets.ndim == 4:  # one sigmoid channel
-            targets = targets[:, 0]
-        return self.classes_[targets.to(torch.int64).cpu().numpy()]
-
-    def _stratify_labels(self, targets):
-        return None
 
     def _output_reason(self, n_outputs):
         if self._sigmoid_output:
@@ -680,16 +565,6 @@ class ImageSegmenter(ImageClassifier):
                              palette[predicted].permute(0, 3, 1, 2)], dim=1)
         grid = make_grid(tiles.flatten(0, 1), nrow=3, padding=1, pad_value=1.0)
         writer.add_image("images/masks", grid, global_step=epoch)
-
-
-def _unique(labels: np.ndarray, owner: str) -> np.ndarray:
-    try:
-        return np.unique(labels)
-    except TypeError as exc:
-        raise ValueError(
-            f"{owner} could not sort the labels of y ({exc}); masks must hold labels of "
-            "one type (all integers, or all strings)."
-        ) from exc
 
 
 def _score_layer(network: nn.Module) -> str | None:

@@ -16,6 +16,7 @@ from sklearn.utils._param_validation import (  # noqa: F401 (re-exported)
 )
 from sklearn.utils.multiclass import check_classification_targets  # noqa: F401
 from sklearn.utils.validation import (  # noqa: F401
+    check_array,
     check_consistent_length,
     check_is_fitted,
     column_or_1d,
@@ -89,3 +90,21 @@ def to_tensor(array: np.ndarray) -> torch.Tensor:
     if not array.flags.writeable:
         array = array.copy()
     return torch.from_numpy(np.ascontiguousarray(array))
+
+
+def check_finite_float32(y: np.ndarray, owner: str) -> np.ndarray:
+    """``y`` as float32, refusing values float32 cannot hold (beyond about
+    3.4e38, which would become inf and make every loss inf or NaN)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        cast = np.asarray(y, dtype=np.float32)
+    if not np.isfinite(cast).all():
+        values = np.asarray(y, dtype=np.float64)
+        bad = values[~np.isfinite(cast)]
+        raise ValueError(
+            f"y holds values that float32 cannot represent (largest magnitude "
+            f"{np.abs(bad).max():.3g}; float32 holds up to {np.finfo(np.float32).max:.3g}): "
+            f"{owner} trains in float32, where they become inf. Scale y, e.g. with "
+            "sklearn.compose.TransformedTargetRegressor(regressor, "
+            "transformer=StandardScaler())."
+        )
+    return cast

@@ -268,7 +268,7 @@ class ValidationMetrics(Callback):
     ``X_valid`` is a NumPy array (a DataFrame with the fitted column names
     when the estimator was fitted on one; a CPU tensor for images
     (n, C, H, W)); ``y_valid`` is what
-    ``estimator._decode_targets`` gives back: labels for a classifier, the
+    ``net.decode_targets`` gives back: labels for a classifier, the
     target array for a regressor. In a bare skorch net (no sktorch
     estimator), the net itself is scored with ``y`` as a NumPy array.
 
@@ -312,12 +312,11 @@ class ValidationMetrics(Callback):
         X, y = dataset_valid.X, dataset_valid.y
         if isinstance(X, torch.Tensor):
             # Images (n, C, H, W) stay a tensor: the image estimators' own
-            # _decode_inputs lays them out as their `channels` reads them.
+            # input adapter (net.decode_inputs) lays them out as their `channels` reads them.
             X = X.detach().cpu()
             X = X if X.ndim == 4 else X.numpy()
         if estimator is not None:
-            X = estimator._decode_inputs(X)
-            y = estimator._decode_targets(y)
+            X, y = net.decode_inputs(X), net.decode_targets(y)
             names = getattr(estimator, "feature_names_in_", None)
             if names is not None and getattr(X, "ndim", None) == 2:
                 import pandas as pd

@@ -31,7 +31,7 @@ class KeepValidation(Callback):
 
     def on_epoch_end(self, net, dataset_valid=None, **kwargs):
         self.X_ = dataset_valid.X.cpu().numpy()
-        self.y_ = net.estimator._decode_targets(dataset_valid.y)
+        self.y_ = net.decode_targets(dataset_valid.y)
 
 
 def fit_with(estimator_cls, X, y, metrics, **params):
