@@ -18,7 +18,63 @@ from sktorch._utils._registry import accepted_arguments
 from sktorch.losses import LOSSES
 
 
-class TorchClassifier(ClassifierMixin, BaseTorchEstimator):
+class LabelsMixin:
+    """What estimators of class labels share (:class:`TorchClassifier`,
+    :class:`~sktorch.ImageClassifier`, :class:`~sktorch.ImageSegmenter`):
+    ``classes_`` learned at fit, one logit per class (softmax) or one logit
+    for a binary loss (sigmoid), and probabilities out. Mixed in before
+    :class:`BaseTorchEstimator`; the estimator names its target adapter."""
+
+    _label_attributes = ("classes_", "_sigmoid_output", "_probability_output")
+    _loss_task = "classification"
+    # Whether the module outputs probabilities, used as they are (set at fit).
+    _probability_output = False
+
+    def _uses_sigmoid(self, n_classes: int) -> bool:
+        """Whether the criterion scores one logit with a sigmoid (binary cross
+        entropy, or a loss in binary mode) rather than one logit per class
+        with a softmax."""
+        owner = type(self).__name__
+        criterion = LOSSES.resolve(self.criterion, param="criterion", owner=owner)
+        if isinstance(criterion, nn.Module):
+            mode = getattr(criterion, "mode", None)
+            criterion = type(criterion)
+        else:
+            options = params_for("criterion", self._option_params())
+            mode = options.get("mode", self._criterion_defaults(criterion, n_classes).get("mode"))
+        if issubclass(criterion, nn.BCEWithLogitsLoss):
+            return True
+        if mode == "multilabel":
+            raise ValueError(
+                f"{owner} predicts one label per sample; the criterion's mode='multilabel' "
+                "needs one target column per label. Use mode='binary' or 'multiclass'."
+            )
+        return mode == "binary"
+
+    def _check_output_values(self, output, criterion, criterion_options):
+        kind = "scores" if self._sigmoid_output else output_kind(output)
+        check_output_fits_loss(kind, criterion, criterion_options, self.criterion,
+                               type(self).__name__)
+        self._probability_output = kind == "probabilities"
+
+    def _log_output(self, criterion):
+        return self._probability_output and is_nll(criterion)
+
+    def _criterion_defaults(self, criterion_cls, n_classes=None):
+        n_classes = len(self.classes_) if n_classes is None else n_classes
+        defaults = {"mode": "binary" if n_classes == 2 else "multiclass", "batch": True}
+        return accepted_arguments(criterion_cls, defaults)
+
+    def _probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        if self._probability_output:
+            return logits
+        if self._sigmoid_output:
+            positive = torch.sigmoid(logits)
+            return torch.cat([1.0 - positive, positive], dim=1)
+        return torch.softmax(logits, dim=1)
+
+
+class TorchClassifier(LabelsMixin, ClassifierMixin, BaseTorchEstimator):
     """A PyTorch network trained by skorch, as a scikit-learn classifier.
 
     Labels of any type (strings, non-contiguous integers, booleans) are
@@ -84,13 +140,8 @@ class TorchClassifier(ClassifierMixin, BaseTorchEstimator):
     array([1., 1., 1.])
     """
 
-    _fitted_attributes = (*BaseTorchEstimator._fitted_attributes, "classes_", "_sigmoid_output",
-                          "_probability_output")
-    _loss_task = "classification"
+    _fitted_attributes = (*BaseTorchEstimator._fitted_attributes, *LabelsMixin._label_attributes)
     _target_adapter = LabelTarget
-    # Whether the module outputs probabilities, used as they are (set at fit;
-    # False for estimators saved before it was recorded).
-    _probability_output = False
 
     def __init__(
         self,
@@ -201,14 +252,6 @@ class TorchClassifier(ClassifierMixin, BaseTorchEstimator):
         """
         return self._forward(X, link=self._probabilities).numpy()
 
-    def _probabilities(self, logits: torch.Tensor) -> torch.Tensor:
-        if self._probability_output:
-            return logits
-        if self._sigmoid_output:
-            positive = torch.sigmoid(logits)
-            return torch.cat([1.0 - positive, positive], dim=1)
-        return torch.softmax(logits, dim=1)
-
     def predict(self, X: Any) -> np.ndarray:
         """Predicted labels for X, as they were given in ``y`` at fit.
 
@@ -227,41 +270,6 @@ class TorchClassifier(ClassifierMixin, BaseTorchEstimator):
         return self.classes_[np.argmax(proba, axis=1)]
 
     # ------------------------------------------------------------- hooks
-    def _uses_sigmoid(self, n_classes: int) -> bool:
-        """Whether the criterion scores one logit with a sigmoid (binary cross
-        entropy, or a loss in binary mode) rather than one logit per class
-        with a softmax."""
-        owner = type(self).__name__
-        criterion = LOSSES.resolve(self.criterion, param="criterion", owner=owner)
-        if isinstance(criterion, nn.Module):
-            mode = getattr(criterion, "mode", None)
-            criterion = type(criterion)
-        else:
-            options = params_for("criterion", self._option_params())
-            mode = options.get("mode", self._criterion_defaults(criterion, n_classes).get("mode"))
-        if issubclass(criterion, nn.BCEWithLogitsLoss):
-            return True
-        if mode == "multilabel":
-            raise ValueError(
-                f"{owner} predicts one label per sample; the criterion's mode='multilabel' "
-                "needs one target column per label. Use mode='binary' or 'multiclass'."
-            )
-        return mode == "binary"
-
-    def _check_output_values(self, output, criterion, criterion_options):
-        kind = "scores" if self._sigmoid_output else output_kind(output)
-        check_output_fits_loss(kind, criterion, criterion_options, self.criterion,
-                               type(self).__name__)
-        self._probability_output = kind == "probabilities"
-
-    def _log_output(self, criterion):
-        return self._probability_output and is_nll(criterion)
-
-    def _criterion_defaults(self, criterion_cls, n_classes=None):
-        n_classes = len(self.classes_) if n_classes is None else n_classes
-        defaults = {"mode": "binary" if n_classes == 2 else "multiclass", "batch": True}
-        return accepted_arguments(criterion_cls, defaults)
-
     def _output_reason(self, n_outputs):
         if self._sigmoid_output:
             return "one logit for a binary loss"

@@ -59,7 +59,110 @@ class FineTune(Callback):
                 param.requires_grad_(trainable)
 
 
-class ImageClassifier(TorchClassifier):
+class ImageMixin:
+    """What image estimators share (:class:`ImageClassifier`,
+    :class:`~sktorch.ImageSegmenter`): images as X (the image input adapter,
+    ``image_shape_``), the image hyperparameters (``weights``, ``image_size``,
+    ``channels``, ``backbone_lr``, ``memory_format``, ``freeze``) and
+    finetuning (freezing the backbone, its learning rate, the head). Mixed
+    in before :class:`BaseTorchEstimator`; the estimator builds its own
+    network (``_module_spec``)."""
+
+    _input_adapter = ImageInput
+    _image_constraints: dict = {
+        "weights": [str, os.PathLike, None],
+        "image_size": [Interval(Integral, 1, None, closed="left"), tuple, list, None],
+        "channels": [StrOptions(set(CHANNELS))],
+        "backbone_lr": [Interval(Real, 0, None, closed="neither"), None],
+        "memory_format": [StrOptions({"contiguous", "channels_last"})],
+        "freeze": [StrOptions({"backbone"}), Interval(Integral, 0, None, closed="left"),
+                   tuple, list, None],
+    }
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.three_d_array = True
+        return tags
+
+    def _image_size(self) -> tuple[int, int]:
+        size = self.image_size
+        # bool is an Integral, which the declared constraint lets through.
+        if isinstance(size, Integral) and not isinstance(size, bool):
+            return (int(size), int(size))
+        size = tuple(size) if isinstance(size, (tuple, list)) else (size,)
+        if len(size) != 2 or not all(
+            isinstance(v, Integral) and not isinstance(v, bool) and v > 0 for v in size
+        ):
+            raise InvalidParameterError(
+                f"The 'image_size' parameter of {type(self).__name__} must be an int or a "
+                f"(height, width) pair of positive ints. Got {self.image_size!r} instead."
+            )
+        return (int(size[0]), int(size[1]))
+
+    @staticmethod
+    def _head_width(network: nn.Module, head: str) -> int:
+        layer = network.get_submodule(head)
+        if isinstance(layer, nn.Sequential):
+            layer = layer[-1]
+        return layer.out_features if isinstance(layer, nn.Linear) else layer.out_channels
+
+    def _check_channels(self, expected: int | None, given: int) -> None:
+        if expected is None or expected == given or (expected == 3 and given == 1):
+            return
+        raise ValueError(
+            f"The network of {type(self).__name__} takes {expected}-channel images, but X "
+            f"holds {given}-channel images."
+        )
+
+    # ---------------------------------------------------- freezing and lrs
+    def _backbone_names(self, module: ImageModel) -> tuple[str, ...]:
+        head = f"model.{module.head}."
+        return tuple(
+            name for name, _ in module.named_parameters() if not name.startswith(head)
+        )
+
+    def _freeze_patterns(self, module):
+        if isinstance(self.freeze, bool):
+            # bool is an Integral, which the declared constraint lets through.
+            raise InvalidParameterError(
+                f"The 'freeze' parameter of {type(self).__name__} must be 'backbone', an "
+                "int (epochs of head-only training), a tuple of parameter-name patterns "
+                f"or None. Got {self.freeze!r} instead."
+            )
+        if self.freeze == "backbone":
+            return self._backbone_names(module)
+        if isinstance(self.freeze, Integral):
+            return ()
+        return super()._freeze_patterns(module)
+
+    def _resolve_init(self, options, module):
+        if self.init is not None and self.weights is not None:
+            raise InvalidParameterError(
+                f"The 'init' parameter of {type(self).__name__} would overwrite the "
+                f"pretrained weights {self.weights!r}. Use init=None with weights."
+            )
+        return super()._resolve_init(options, module)
+
+    def _task_callbacks(self, module):
+        if isinstance(self.freeze, Integral) and not isinstance(self.freeze, bool):
+            return [("fine_tune", FineTune(self._backbone_names(module), int(self.freeze)))]
+        return []
+
+    def _optimizer_options(self, options, module):
+        optimizer_options = super()._optimizer_options(options, module)
+        if self.backbone_lr is None:
+            return optimizer_options
+        # The head keeps ``lr`` (group 0, the one ``history_`` logs as 'lr');
+        # everything else, skorch's default group, gets lr * backbone_lr.
+        # An ``optimizer__lr`` overrides ``lr`` in skorch; it is the base here too.
+        lr = optimizer_options.get("lr", self.lr)
+        groups = list(optimizer_options.get("param_groups", []))
+        groups.append((f"model.{module.head}.*", {"lr": lr}))
+        return {**optimizer_options, "param_groups": groups, "lr": lr * self.backbone_lr}
+
+
+class ImageClassifier(ImageMixin, TorchClassifier):
     """Image classification with a small CNN or a torchvision model, as a
     scikit-learn classifier.
 
@@ -156,17 +259,8 @@ class ImageClassifier(TorchClassifier):
     """
 
     _fitted_attributes = (*TorchClassifier._fitted_attributes, "image_shape_")
-    _input_adapter = ImageInput
-
     _parameter_constraints: dict = {
-        **TorchClassifier._parameter_constraints,
-        "weights": [str, os.PathLike, None],
-        "image_size": [Interval(Integral, 1, None, closed="left"), tuple, list, None],
-        "channels": [StrOptions(set(CHANNELS))],
-        "backbone_lr": [Interval(Real, 0, None, closed="neither"), None],
-        "memory_format": [StrOptions({"contiguous", "channels_last"})],
-        "freeze": [StrOptions({"backbone"}), Interval(Integral, 0, None, closed="left"),
-                   tuple, list, None],
+        **TorchClassifier._parameter_constraints, **ImageMixin._image_constraints,
     }
 
     def __init__(
@@ -248,12 +342,6 @@ class ImageClassifier(TorchClassifier):
             **kwargs,
         )
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.three_d_array = True
-        return tags
-
     # ------------------------------------------------------------ module
     def _module_spec(self, options, inputs, n_outputs, pretrained):
         owner = type(self).__name__
@@ -321,81 +409,6 @@ class ImageClassifier(TorchClassifier):
             return torchvision.models.get_model(arch), weights_preprocessing(weights)
         return load_torchvision_weights(arch, weights, owner), weights_preprocessing(weights)
 
-    def _image_size(self) -> tuple[int, int]:
-        size = self.image_size
-        # bool is an Integral, which the declared constraint lets through.
-        if isinstance(size, Integral) and not isinstance(size, bool):
-            return (int(size), int(size))
-        size = tuple(size) if isinstance(size, (tuple, list)) else (size,)
-        if len(size) != 2 or not all(
-            isinstance(v, Integral) and not isinstance(v, bool) and v > 0 for v in size
-        ):
-            raise InvalidParameterError(
-                f"The 'image_size' parameter of {type(self).__name__} must be an int or a "
-                f"(height, width) pair of positive ints. Got {self.image_size!r} instead."
-            )
-        return (int(size[0]), int(size[1]))
-
-    @staticmethod
-    def _head_width(network: nn.Module, head: str) -> int:
-        layer = network.get_submodule(head)
-        if isinstance(layer, nn.Sequential):
-            layer = layer[-1]
-        return layer.out_features if isinstance(layer, nn.Linear) else layer.out_channels
-
-    def _check_channels(self, expected: int | None, given: int) -> None:
-        if expected is None or expected == given or (expected == 3 and given == 1):
-            return
-        raise ValueError(
-            f"The network of {type(self).__name__} takes {expected}-channel images, but X "
-            f"holds {given}-channel images."
-        )
-
-    # ---------------------------------------------------- freezing and lrs
-    def _backbone_names(self, module: ImageModel) -> tuple[str, ...]:
-        head = f"model.{module.head}."
-        return tuple(
-            name for name, _ in module.named_parameters() if not name.startswith(head)
-        )
-
-    def _freeze_patterns(self, module):
-        if isinstance(self.freeze, bool):
-            # bool is an Integral, which the declared constraint lets through.
-            raise InvalidParameterError(
-                f"The 'freeze' parameter of {type(self).__name__} must be 'backbone', an "
-                "int (epochs of head-only training), a tuple of parameter-name patterns "
-                f"or None. Got {self.freeze!r} instead."
-            )
-        if self.freeze == "backbone":
-            return self._backbone_names(module)
-        if isinstance(self.freeze, Integral):
-            return ()
-        return super()._freeze_patterns(module)
-
-    def _resolve_init(self, options, module):
-        if self.init is not None and self.weights is not None:
-            raise InvalidParameterError(
-                f"The 'init' parameter of {type(self).__name__} would overwrite the "
-                f"pretrained weights {self.weights!r}. Use init=None with weights."
-            )
-        return super()._resolve_init(options, module)
-
-    def _task_callbacks(self, module):
-        if isinstance(self.freeze, Integral) and not isinstance(self.freeze, bool):
-            return [("fine_tune", FineTune(self._backbone_names(module), int(self.freeze)))]
-        return []
-
-    def _optimizer_options(self, options, module):
-        optimizer_options = super()._optimizer_options(options, module)
-        if self.backbone_lr is None:
-            return optimizer_options
-        # The head keeps ``lr`` (group 0, the one ``history_`` logs as 'lr');
-        # everything else, skorch's default group, gets lr * backbone_lr.
-        # An ``optimizer__lr`` overrides ``lr`` in skorch; it is the base here too.
-        lr = optimizer_options.get("lr", self.lr)
-        groups = list(optimizer_options.get("param_groups", []))
-        groups.append((f"model.{module.head}.*", {"lr": lr}))
-        return {**optimizer_options, "param_groups": groups, "lr": lr * self.backbone_lr}
 
 
 fill_doc(

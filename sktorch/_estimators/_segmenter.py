@@ -9,12 +9,14 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.base import ClassifierMixin
 from skorch.utils import params_for
 from torch import nn
 
 from sktorch._data._augment import hflip, resolve_tta
-from sktorch._estimators._base import fill_doc
-from sktorch._estimators._image import ImageClassifier
+from sktorch._estimators._base import BaseTorchEstimator, fill_doc
+from sktorch._estimators._classifier import LabelsMixin
+from sktorch._estimators._image import ImageMixin
 from sktorch._data._targets import MaskTarget
 from sktorch._utils._registry import _did_you_mean, accepted_arguments
 from sktorch._utils._validation import check_is_fitted
@@ -47,7 +49,7 @@ _PALETTE = torch.tensor([
 ], dtype=torch.float32) / 255
 
 
-class ImageSegmenter(ImageClassifier):
+class ImageSegmenter(ImageMixin, LabelsMixin, ClassifierMixin, BaseTorchEstimator):
     """Semantic segmentation: one class label per pixel, with a U-Net or a
     torchvision segmentation model, as a scikit-learn estimator.
 
@@ -188,9 +190,11 @@ class ImageSegmenter(ImageClassifier):
     """
 
     _parameter_constraints: dict = {
-        **ImageClassifier._parameter_constraints,
+        **BaseTorchEstimator._parameter_constraints, **ImageMixin._image_constraints,
         "weights_backbone": [str, None],
     }
+    _fitted_attributes = (*BaseTorchEstimator._fitted_attributes, *LabelsMixin._label_attributes,
+                          "image_shape_")
     _target_adapter = MaskTarget
 
     def __init__(
@@ -234,14 +238,14 @@ class ImageSegmenter(ImageClassifier):
         callbacks: list | None = None,
         **kwargs: Any,
     ) -> None:
+        self.weights = weights
         self.weights_backbone = weights_backbone
+        self.image_size = image_size
+        self.channels = channels
+        self.backbone_lr = backbone_lr
+        self.memory_format = memory_format
         super().__init__(
             module,
-            weights=weights,
-            image_size=image_size,
-            channels=channels,
-            backbone_lr=backbone_lr,
-            memory_format=memory_format,
             criterion=criterion,
             optimizer=optimizer,
             lr=lr,
@@ -280,6 +284,30 @@ class ImageSegmenter(ImageClassifier):
         tags.target_tags.single_output = False
         tags.target_tags.multi_output = True
         return tags
+
+    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> ImageSegmenter:
+        """Train for one epoch on the images X and masks y, from the current weights.
+
+        Parameters
+        ----------
+        X : images
+            As for ``fit``.
+        y : array-like of shape (n_samples, H, W)
+            Masks of class labels; each label must be one of ``classes``.
+        classes : array-like of shape (n_classes,), default=None
+            Every label the masks will ever hold. Required on the first call
+            (the network's number of score maps depends on it), ignored after.
+
+        Returns
+        -------
+        self : object
+            The estimator, trained one more epoch.
+
+        Notes
+        -----
+        $continuing_rule
+        """
+        return self._partial_fit(X, y, classes)
 
     # ------------------------------------------------------- prediction
     def predict_proba(self, X: Any) -> np.ndarray:
