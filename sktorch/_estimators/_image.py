@@ -13,7 +13,7 @@ from skorch.callbacks import Callback
 from skorch.utils import params_for
 from torch import nn
 
-from sktorch._estimators._base import fill_doc
+from sktorch._estimators._params import fill_doc
 from sktorch._estimators._classifier import TorchClassifier
 from sktorch._data._images import CHANNELS, image_sample, images_in_layout, images_to_tensor
 from sktorch._utils._registry import _did_you_mean, accepted_arguments

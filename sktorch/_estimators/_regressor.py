@@ -10,7 +10,8 @@ import torch
 from sklearn.base import RegressorMixin
 from sklearn.utils import check_array
 
-from sktorch._estimators._base import BaseTorchEstimator, fill_doc
+from sktorch._estimators._base import BaseTorchEstimator
+from sktorch._estimators._params import fill_doc
 from sktorch._engine._checks import check_finite_float32
 from sktorch._utils._validation import as_array_input, validate_data
 

@@ -13,7 +13,7 @@ from skorch.utils import params_for
 from torch import nn
 
 from sktorch._data._augment import hflip, resolve_tta
-from sktorch._estimators._base import fill_doc
+from sktorch._estimators._params import fill_doc
 from sktorch._estimators._image import ImageClassifier
 from sktorch._data._images import images_to_tensor
 from sktorch._utils._registry import _did_you_mean, accepted_arguments
