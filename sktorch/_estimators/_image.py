@@ -13,6 +13,7 @@ from skorch.callbacks import Callback
 from skorch.utils import params_for
 from torch import nn
 
+from sktorch._estimators._base import BaseTorchEstimator
 from sktorch._estimators._params import fill_doc
 from sktorch._estimators._classifier import TorchClassifier
 from sktorch._data._images import CHANNELS, image_sample, images_in_layout, images_to_tensor
@@ -217,7 +218,8 @@ class ImageClassifier(TorchClassifier):
         self.channels = channels
         self.backbone_lr = backbone_lr
         self.memory_format = memory_format
-        super().__init__(
+        BaseTorchEstimator.__init__(
+            self,
             module,
             criterion=criterion,
             optimizer=optimizer,

@@ -219,9 +219,13 @@ def fill_doc(cls: type, **values: str) -> type:
     """Put the shared parameter text into a class docstring.
 
     ``$common_parameters`` becomes :data:`COMMON_PARAMETERS_DOC`; other
-    ``$name`` markers take ``values``.
+    ``$name`` markers take ``values``. A class that documents ``module``
+    itself, above the marker (an image estimator's networks are not the
+    tabular ones), gets the shared text without its ``module`` entry.
     """
     common = COMMON_PARAMETERS_DOC
+    if "\n    module : " in cls.__doc__.partition("$common_parameters")[0]:
+        common = common[common.index("\n    criterion : ") + len("\n    "):]
     values = {"freeze_doc": FREEZE_DOC, **values}
     for name, value in values.items():
         common = common.replace(f"${name}", value)

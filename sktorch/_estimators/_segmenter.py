@@ -13,6 +13,7 @@ from skorch.utils import params_for
 from torch import nn
 
 from sktorch._data._augment import hflip, resolve_tta
+from sktorch._estimators._base import BaseTorchEstimator
 from sktorch._estimators._params import fill_doc
 from sktorch._estimators._image import ImageClassifier
 from sktorch._data._images import images_to_tensor
@@ -239,14 +240,15 @@ class ImageSegmenter(ImageClassifier):
         callbacks: list | None = None,
         **kwargs: Any,
     ) -> None:
+        self.weights = weights
         self.weights_backbone = weights_backbone
-        super().__init__(
+        self.image_size = image_size
+        self.channels = channels
+        self.backbone_lr = backbone_lr
+        self.memory_format = memory_format
+        BaseTorchEstimator.__init__(
+            self,
             module,
-            weights=weights,
-            image_size=image_size,
-            channels=channels,
-            backbone_lr=backbone_lr,
-            memory_format=memory_format,
             criterion=criterion,
             optimizer=optimizer,
             lr=lr,
