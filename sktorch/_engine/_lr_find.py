@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 import torch
-from sklearn.base import clone
 
-from sktorch._engine._net import TensorDataset
+from sktorch._engine._net import SktorchNet, TensorDataset
 from sktorch._utils._rng import fit_random_state
 
 
@@ -81,19 +81,16 @@ def _check(name: str, value: Any, kind: type, low: float, owner: str) -> None:
         )
 
 
-def lr_find(
-    estimator: Any,
-    X: Any,
-    y: Any,
+def check_lr_find_arguments(
+    owner: str,
     *,
     start_lr: float,
     end_lr: float,
     num_iter: int,
     smoothing: float,
     diverge_threshold: float,
-) -> LRFinderResult:
-    """Run the range test on a clone of ``estimator``; see ``lr_find`` on the estimators."""
-    owner = type(estimator).__name__
+) -> None:
+    """Check the arguments of ``owner.lr_find``, before any data is read."""
     _check("start_lr", start_lr, Real, 0.0, owner)
     _check("end_lr", end_lr, Real, start_lr, owner)
     _check("num_iter", num_iter, Integral, 1, owner)
@@ -103,17 +100,28 @@ def lr_find(
             f"The 'smoothing' argument of {owner}.lr_find must be in [0, 1). Got {smoothing!r}."
         )
 
-    # A clone: the estimator the user holds is not touched, fitted or not.
-    probe = clone(estimator).set_params(
-        lr=start_lr, lr_scheduler=None, early_stopping=None, validation_fraction=None,
-        accumulate_grad_batches=1, warm_start=False, verbose=0, checkpoint_dir=None,
-        resume_from=None, metrics=None, tensorboard=None,
-    )
-    for key in list(probe._option_params()):
-        if key.startswith("lr_scheduler__"):
-            delattr(probe, key)
-    probe._check_params()
-    inputs, targets, n_outputs, device, seed = probe._prepare_fit(X, y, classes=None, reset=True)
+
+def lr_find(
+    build: Callable[[], SktorchNet],
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    device: torch.device,
+    seed: int,
+    *,
+    start_lr: float,
+    end_lr: float,
+    num_iter: int,
+    smoothing: float,
+    diverge_threshold: float,
+) -> LRFinderResult:
+    """Run the range test on the net ``build()`` returns; see ``lr_find`` on
+    the estimators, which check the arguments (:func:`check_lr_find_arguments`) and
+    hand over the builder of a probe's net and its prepared data.
+
+    ``build`` is called once, with torch's random state seeded with ``seed``
+    (the caller's random state is restored afterwards), and returns an
+    initialized net whose learning rate is ``start_lr``.
+    """
     cuda = [device.index or 0] if device.type == "cuda" else []
     gamma = (end_lr / start_lr) ** (1.0 / max(1, num_iter - 1))
 
@@ -121,7 +129,7 @@ def lr_find(
     diverged = False
     with fit_random_state(cuda):
         torch.manual_seed(seed)
-        net = probe._build_net(device, inputs, n_outputs, validating=False)
+        net = build()
         data = TensorDataset(*(t.to(device) for t in (inputs, targets)))
         optimizer = net.optimizer_
         bases = [group["lr"] for group in optimizer.param_groups]

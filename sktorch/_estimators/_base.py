@@ -14,10 +14,8 @@ training machinery, including its pickling with CUDA-to-CPU remapping.
 from __future__ import annotations
 
 import contextlib
-import copy
 import functools
 import inspect
-import math
 import os
 from numbers import Integral, Real
 from collections.abc import Callable
@@ -25,27 +23,25 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, clone
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from skorch.callbacks import EarlyStopping
 from skorch.helper import predefined_split
 from skorch.utils import params_for
 from torch import nn
 
-from sktorch._data._augment import resolve_augment, resolve_tta
+from sktorch._data._augment import resolve_tta
+from sktorch._data._batches import check_iterator_options
 from sktorch._data._inputs import ArrayInput, InputAdapter
 from sktorch._data._targets import TargetAdapter
-from sktorch._data._batches import batch_sizes, check_iterator_options, loader_options
 from sktorch._engine._checks import (
     NONFINITE_LOSS_POLICIES,
-    NonFiniteLossCheck,
     check_callbacks,
     check_loss_task,
-    check_scheduler_options,
     warn_if_not_converged,
 )
-from sktorch._estimators._continuing import CONTINUING_DOC, check_and_apply, remember
+from sktorch._estimators._build import NetAssembly, _first_output
+from sktorch._estimators._continuing import check_and_apply, remember
 from sktorch._data._tensors import (
     EncodedDataset,
     InputsOf,
@@ -55,13 +51,13 @@ from sktorch._data._tensors import (
 )
 from sktorch._utils._device import resolve_device
 from sktorch._engine._distributed import check_distributed, fit_distributed
-from sktorch._engine._lr_find import LRFinderResult, lr_find
+from sktorch._engine._lr_find import LRFinderResult, check_lr_find_arguments, lr_find
 from sktorch._engine._net import PRECISIONS, SktorchNet, TensorDataset
 from sktorch._engine._net_hooks import NetHooksMixin
 from sktorch._engine._plotting import plot_history
 from sktorch._engine._summary import summary
 from sktorch._engine._trim import trim_for_inference
-from sktorch._utils._registry import _did_you_mean, accepted_arguments, check_options
+from sktorch._utils._registry import _did_you_mean
 from sktorch._utils._rng import drawing_from_global_rng, fit_random_state
 from sktorch._utils._validation import (
     Interval,
@@ -70,235 +66,15 @@ from sktorch._utils._validation import (
     check_is_fitted,
 )
 from sktorch.exceptions import InvalidParameterError
-from sktorch.callbacks import (
-    BatchProgress,
-    Checkpoint,
-    EpochTable,
-    LearningRateLog,
-    LRScheduler,
-    TensorBoard,
-    ValidationMetrics,
-)
-from sktorch.callbacks._metrics import metric_monitor, resolve_metrics
 from sktorch.callbacks._needs import check_validation_needs
-from sktorch.callbacks._checkpoint import (
-    check_resume,
-    load_training_state,
-    new_run_dir,
-    read_checkpoint,
-)
-from sktorch.callbacks._schedule import call_factory
-from sktorch.losses import LOSSES
-from sktorch.models import INITIALIZERS, MODELS
-from sktorch.optim import OPTIMIZERS
-from sktorch.schedulers import SCHEDULERS, STEP_PER_BATCH, default_options
+from sktorch.callbacks._checkpoint import check_resume, load_training_state, read_checkpoint
 
 # Rows per forward pass at predict time: large enough that per-call overhead
 # vanishes, small enough that memory stays bounded on large inputs.
 _PREDICT_CHUNK_ROWS = 4096
 
-COMMON_PARAMETERS_DOC = """\
-module : str, nn.Module class or nn.Module instance, default='mlp'
-        The network. A name from :func:`sktorch.list_models`; an ``nn.Module``
-        subclass, built at fit with the ``module__<name>`` options (its
-        ``in_features`` and ``out_features`` are filled in from the data when
-        its ``__init__`` takes them and they are not set); or an instance,
-        which is copied at fit so its weights are the starting point of every
-        fit. Options go as ``module__<name>``, e.g.
-        ``module__hidden_sizes=(256, 128)``, ``module__dropout=0.1``.
-    criterion : str, nn.Module class or nn.Module instance, default=$criterion
-        The loss. A name from :func:`sktorch.list_losses`, a loss class or an
-        instance. Options go as ``criterion__<name>``, e.g.
-        ``criterion__label_smoothing=0.1``.
-    optimizer : str or torch.optim.Optimizer class, default='adam'
-        A name from :func:`sktorch.list_optimizers` or an optimizer class.
-        Options go as ``optimizer__<name>``, e.g.
-        ``optimizer__weight_decay=1e-4``; skorch's
-        ``optimizer__param_groups`` sets per-layer options.
-    lr : float, default=1e-3
-        Learning rate.
-    lr_scheduler : str, LRScheduler class, callable or None, default=None
-        Learning-rate schedule: a name from
-        :func:`sktorch.schedulers.list_schedulers` ('step', 'multistep',
-        'exponential', 'cosine', 'cosine_warmup', 'plateau', 'onecycle',
-        'cyclic', 'lambda'), a ``torch.optim.lr_scheduler`` class, or a
-        callable taking the optimizer and returning a scheduler. Options go
-        as ``lr_scheduler__<name>`` (``__step_size``, ``__gamma``,
-        ``__milestones``, ``__T_max``, ``__warmup_epochs``, ``__lr_lambda``,
-        ...); options not given are derived from ``lr``, ``max_epochs`` and
-        the number of batches (see
-        :func:`sktorch.schedulers.default_options`). 'onecycle' and 'cyclic'
-        step after every optimizer step, the others after every epoch
-        (``lr_scheduler__step_every`` overrides); 'plateau' watches
-        ``valid_loss``, or ``train_loss`` without validation
-        (``lr_scheduler__monitor`` overrides). Each epoch's learning rate is
-        in ``history_`` as ``lr``.
-    max_epochs : int, default=20
-        Number of passes over the training data in ``fit``.
-    batch_size : int, default=32
-        Number of samples per gradient step; with ``strategy='ddp'``, over
-        all the processes together.
-    device : str or torch.device, default='auto'
-        ``'auto'`` trains on CUDA when available, else on the CPU; ``'cpu'``,
-        ``'cuda'``, ``'cuda:1'``... ask for a device, and asking for one this
-        machine lacks is an error at fit.
-    strategy : {'ddp'} or None, default=None
-        None trains in this process. 'ddp' trains one model in ``devices``
-        processes with ``torch.distributed`` (NCCL on CUDA, gloo on the
-        CPU): every global batch of ``batch_size`` samples is split across
-        the processes, each computes the gradient of its share and
-        ``DistributedDataParallel`` averages them, so the weights follow
-        the single-process fit with the same ``batch_size`` and
-        ``random_state`` (up to float rounding, without dropout or
-        augmentation). The fitted estimator is an ordinary single-process
-        one. The processes are started by ``torch.multiprocessing``
-        ('forkserver', else 'spawn'): hyperparameters must be picklable,
-        module classes importable, and a script needs the
-        ``if __name__ == '__main__':`` guard. ``checkpoint_dir``,
-        ``tensorboard`` and ``resume_from`` are not supported with it. See
-        the "Data-parallel training" section of ``docs/scaling.md``.
-    devices : int or None, default=None
-        Number of processes of ``strategy='ddp'``: on CUDA, one per GPU
-        (``cuda:0`` to ``cuda:<devices - 1>``), None meaning every visible
-        GPU; on the CPU it must be given. 1 trains in this process. Needs
-        ``strategy``.
-    precision : {'32', '16-mixed', 'bf16-mixed'}, default='32'
-        '16-mixed' and 'bf16-mixed' run the forward pass and the loss under
-        ``torch.autocast`` in float16 or bfloat16, in training and in
-        prediction, while the weights stay float32; '16-mixed' scales the
-        loss with a ``GradScaler`` and needs CUDA. 'bf16-mixed' also runs
-        on the CPU.
-    max_grad_norm : float or None, default=None
-        Clip the gradients to this total norm before each optimizer step
-        (after unscaling with '16-mixed').
-    accumulate_grad_batches : int, default=1
-        Take one optimizer step every this many batches, with the gradient
-        of one batch that many times larger; the last, partial group of an
-        epoch still steps.
-    on_nonfinite_loss : {'raise', 'warn', 'ignore'}, default='raise'
-        What a training batch whose loss is NaN or inf does: 'raise' stops
-        the fit with a ``ValueError`` naming the epoch and the batch (the
-        usual causes: a learning rate too high, inputs or targets far from
-        unit scale); 'warn' emits one ``RuntimeWarning`` per fit and trains
-        on; 'ignore' trains on silently.
-    init : str, callable or None, default=None
-        Initialization of the weights of every linear and convolution layer
-        of a module built at fit (biases are zeroed): a name from
-        :func:`sktorch.models.list_initializers` ('kaiming_normal',
-        'xavier_uniform', 'orthogonal', ...) or a function of the weight
-        tensor; options go as ``init__<name>`` (``init__nonlinearity``...).
-        None keeps torch's defaults.
-    freeze : $freeze_doc
-    augment : transform, str, list of them, or None, default=None
-        Training-time augmentation, applied to each training batch on the
-        training device, never at validation or prediction: a transform of
-        :mod:`sktorch.transforms` (``SaltAndPepperNoise``, ``GaussianNoise``)
-        or a name from :func:`sktorch.transforms.list_transforms`, a
-        torchvision v2 transform, any callable on a tensor, or a list of
-        them applied in order. sktorch's transforms draw independently for
-        each sample of a batch in one call; other transforms are called
-        sample by sample. Options go as ``augment__<name>``
-        (``augment__amount=0.02``), to the one transform of a list that
-        takes ``<name>``, or as ``augment__<i>__<name>`` to the i-th.
-    tta : 'hflip', transform, list of them, or None, default=None
-        Test-time augmentation: predictions are the average, over the input
-        and each of its transformed views, of the probabilities (classifiers)
-        or outputs (regressors). 'hflip' adds the left-right mirror image.
-    compile : bool, default=False
-        Compile the module (and loss) with ``torch.compile``; options go as
-        ``compile__<name>``, e.g. ``compile__mode='max-autotune'``. The first
-        epoch pays for the compilation.
-    random_state : int, RandomState instance or None, default=None
-        Seeds weight initialization, shuffling, dropout and the validation
-        split. An int gives identical fits, in this process or another, and
-        in threads (fits in threads of one process train one at a time:
-        torch's global random state is one per process; see
-        ``docs/scaling.md``). The global torch random state is left as it
-        was.
-    validation_fraction : float in (0, 1) or None, default=None
-        Share of the training data held out to compute ``valid_loss`` each
-        epoch (stratified for classifiers when every class has at least two
-        samples). None holds out nothing, unless ``early_stopping`` is set,
-        which then holds out 0.1.
-    early_stopping : int, bool or None, default=None
-        Patience: stop when the monitored value (``early_stopping_monitor``)
-        has not improved for this many epochs, and restore the weights of
-        the best epoch. None trains for ``max_epochs``. As in scikit-learn's
-        ``MLPClassifier``, True means a patience of 10 epochs (its default
-        ``n_iter_no_change``) and False is None.
-    early_stopping_monitor : str, default='valid_loss'
-        What early stopping watches: 'valid_loss' (lower is better) or the
-        name of one of ``metrics`` ('accuracy', 'f1_macro'...; higher is
-        better, as for every scikit-learn scorer).
-    metrics : str, callable, tuple/list/dict of them, or None, default=None
-        Validation metrics computed each epoch on the validation split and
-        recorded in ``history_`` as ``valid_<name>``: scikit-learn scorer
-        names (``'accuracy'``, ``'f1_macro'``, ``'neg_log_loss'``, ``'r2'``,
-        ...) or scorer callables ``scorer(estimator, X, y)``, scored on the
-        labels and probabilities as ``predict`` and ``predict_proba`` give
-        them. Needs ``validation_fraction`` (or ``early_stopping``).
-    tensorboard : str, path or None, default=None
-        A log directory: each fit writes its own run there (named from the
-        time and the hyperparameters that differ from the defaults) with
-        losses, metrics, learning rates, weight and gradient histograms,
-        image batches, the model graph and an HParams entry, for
-        ``tensorboard --logdir <dir>``. Finer control: the
-        :class:`sktorch.callbacks.TensorBoard` callback.
-    checkpoint_dir : str, path or None, default=None
-        Save the training state (module, optimizer, schedule, gradient
-        scaler, history, random state, validation split, the state of early
-        stopping and of scoring callbacks, the hyperparameters) after every
-        epoch, once every callback has taken it in, as ``last.pt`` and
-        ``best.pt`` (lowest ``valid_loss``, or ``train_loss`` without
-        validation) in a fresh subdirectory per fit, named from the time, the
-        process and a random suffix so that parallel fits never collide;
-        ``checkpoint_path_`` is that subdirectory.
-    resume_from : str, path or None, default=None
-        A checkpoint file, or a run directory (its ``last.pt``): a fresh fit
-        continues from that state up to ``max_epochs`` epochs in all (none
-        when early stopping had ended the fit), and gives the weights and
-        history of the uninterrupted fit, with its validation split and
-        random state (``random_state`` may differ). A hyperparameter that
-        shapes training (``lr``, ``max_epochs``, ``optimizer``, ``module__``
-        options...) set otherwise than in the checkpoint is an
-        :class:`~sktorch.exceptions.InvalidParameterError` listing each
-        difference; ``device``, ``verbose``, ``tensorboard``,
-        ``checkpoint_dir``, ``tta``, ``compile`` and ``callbacks`` may
-        change.
-    warm_start : bool, default=False
-        When True, ``fit`` on a fitted estimator continues training from its
-        current weights instead of starting over; hyperparameters changed
-        since the first fit are applied or refused as ``partial_fit`` does.
-    verbose : int, default=0
-        0 is silent; 1 prints a table with one row per epoch (epoch, losses,
-        metrics, learning rate, time; the best validation loss starred); 2
-        adds a tqdm progress bar over the batches of each epoch.
-    callbacks : list of skorch callbacks or None, default=None
-        Extra skorch callbacks, instances or ``(name, callback)`` tuples;
-        they are copied at fit. Options go as ``callbacks__<name>__<option>``.
-        One that reads validation scores (skorch's ``EarlyStopping``,
-        ``Checkpoint``, ``EpochScoring`` by default) in a fit without
-        ``validation_fraction`` is an
-        :class:`~sktorch.exceptions.InvalidParameterError` at fit.
-    **kwargs : dict
-        ``module__``, ``criterion__``, ``optimizer__``, ``lr_scheduler__``,
-        ``init__``, ``callbacks__`` and ``compile__`` options, as above, and
-        ``iterator_train__``/``iterator_valid__`` options: arguments of
-        ``torch.utils.data.DataLoader`` for training and validation
-        batches. With arrays only ``batch_size``, ``shuffle``, ``sampler``,
-        ``batch_sampler`` and ``drop_last`` apply (they cut the batches a
-        Dataset's ``DataLoader`` would); the others are an error. Any other
-        keyword is an error."""
 
-
-FREEZE_DOC = """tuple of str or None, default=None
-        ``fnmatch`` patterns of parameter names (``'layers.0.*'``) to freeze:
-        they get ``requires_grad=False``, stay out of the optimizer and are
-        unchanged by fit. Per-group learning rates go through skorch's
-        ``optimizer__param_groups=[('layers.0.*', {'lr': 1e-4})]``."""
-
-
-class BaseTorchEstimator(NetHooksMixin, BaseEstimator):
+class BaseTorchEstimator(NetAssembly, NetHooksMixin, BaseEstimator):
     """Base class of sktorch estimators; not meant to be used directly.
 
     Subclasses set the task: how targets are encoded, how many outputs the
@@ -518,9 +294,6 @@ class BaseTorchEstimator(NetHooksMixin, BaseEstimator):
         return self._input_adapter(self), self._target_adapter(self)
 
     # ------------------------------------------------------- subclass hooks
-    def _criterion_defaults(self, criterion_cls: Any) -> dict[str, Any]:
-        """Options the task sets on a loss class unless the user gives them."""
-        return {}
 
     # --------------------------------------------------------------- fitting
     def fit(self, X: Any, y: Any = None) -> BaseTorchEstimator:
@@ -618,8 +391,23 @@ class BaseTorchEstimator(NetHooksMixin, BaseEstimator):
                 f"{type(self).__name__}.lr_find needs in-memory data (arrays or tensors); "
                 "X is a Dataset. Run it on a sample loaded into arrays."
             )
-        return lr_find(self, X, y, start_lr=start_lr, end_lr=end_lr, num_iter=num_iter,
+        options = dict(start_lr=start_lr, end_lr=end_lr, num_iter=num_iter,
                        smoothing=smoothing, diverge_threshold=diverge_threshold)
+        check_lr_find_arguments(type(self).__name__, **options)
+        # A clone: the estimator the user holds is not touched, fitted or not.
+        probe = clone(self).set_params(
+            lr=start_lr, lr_scheduler=None, early_stopping=None, validation_fraction=None,
+            accumulate_grad_batches=1, warm_start=False, verbose=0, checkpoint_dir=None,
+            resume_from=None, metrics=None, tensorboard=None,
+        )
+        for key in list(probe._option_params()):
+            if key.startswith("lr_scheduler__"):
+                delattr(probe, key)
+        probe._check_params()
+        inputs, targets, n_outputs, device, seed = probe._prepare_fit(X, y, classes=None,
+                                                                      reset=True)
+        build = functools.partial(probe._build_net, device, inputs, n_outputs, validating=False)
+        return lr_find(build, inputs, targets, device, seed, **options)
 
     # The task of the losses the estimator accepts ('classification' or
     # 'regression'); None accepts any.
@@ -839,330 +627,6 @@ class BaseTorchEstimator(NetHooksMixin, BaseEstimator):
         train_idx, valid_idx = torch.from_numpy(train_idx), torch.from_numpy(valid_idx)
         return (inputs[train_idx], targets[train_idx]), (inputs[valid_idx], targets[valid_idx])
 
-    def _build_net(
-        self,
-        device: torch.device,
-        inputs: torch.Tensor,
-        n_outputs: int,
-        validating: bool,
-        *,
-        pretrained: bool = True,
-        n_train: int | None = None,
-        check_output: bool = True,
-    ) -> SktorchNet:
-        """Build and initialize the skorch net for a fit.
-
-        ``inputs`` is the training data, or a batch of its first samples
-        with ``n_train`` the number of training samples (a Dataset).
-        ``pretrained=False`` builds the same architecture without reading
-        pretrained weights, for a caller that loads every weight itself
-        (``sktorch.load``). ``check_output=False`` skips the forward pass
-        that checks the module's output shape (``sktorch.load`` runs none:
-        it checks the module against the saved weights instead).
-        """
-        owner = type(self).__name__
-        if self.precision == "16-mixed" and device.type != "cuda":
-            raise InvalidParameterError(
-                f"The 'precision' parameter of {owner} is '16-mixed', which needs a CUDA "
-                f"device (float16 autocast with a GradScaler); the device here is "
-                f"{device.type!r}. Use precision='bf16-mixed' on the CPU."
-            )
-        options = self._option_params()
-
-        module, module_options = self._module_spec(options, inputs, n_outputs, pretrained)
-        criterion, criterion_options = self._component(LOSSES, "criterion", options)
-        if not isinstance(criterion, nn.Module):
-            criterion_options = {**self._criterion_defaults(criterion), **criterion_options}
-
-        optimizer = OPTIMIZERS.resolve(self.optimizer, param="optimizer", owner=owner)
-        if not isinstance(optimizer, type):
-            raise InvalidParameterError(
-                f"The 'optimizer' parameter of {owner} must be a name or an optimizer "
-                f"class (it is built over the module's parameters at fit). Got "
-                f"{self.optimizer!r} instead."
-            )
-        optimizer_options = self._optimizer_options(options, module)
-        check_options(
-            optimizer,
-            {k: v for k, v in optimizer_options.items() if k != "param_groups"},
-            prefix="optimizer",
-            owner=owner,
-            reserved=("params",),
-        )
-
-        compile_options = params_for("compile", options)
-        check_options(torch.compile, compile_options, prefix="compile", owner=owner,
-                      reserved=("model",))
-
-        init, init_options = self._resolve_init(options, module)
-        freeze = self._freeze_patterns(module)
-        augment = resolve_augment(self.augment, params_for("augment", options), owner)
-        resolve_tta(self.tta, owner)
-
-        metrics = resolve_metrics(self.metrics, param="metrics", owner=owner)
-        if metrics and not validating:
-            raise InvalidParameterError(
-                f"The 'metrics' parameter of {owner} needs validation data to score: set "
-                "validation_fraction (e.g. 0.2) or early_stopping."
-            )
-        stop_monitor = None
-        if self._patience() is not None:
-            stop_monitor = metric_monitor(self.early_stopping_monitor, self.metrics, owner=owner)
-
-        # Order matters: metrics are recorded first, so the schedule, the
-        # checkpoint, TensorBoard, the table and early stopping all read them;
-        # early stopping comes after everything that reports the epoch.
-        callbacks = [("lr_log", LearningRateLog())]
-        if self.on_nonfinite_loss != "ignore":
-            # First: a diverged batch stops the fit before any callback
-            # records or saves its result.
-            callbacks.insert(0, ("nonfinite_loss",
-                                 NonFiniteLossCheck(self.on_nonfinite_loss, owner)))
-        if metrics:
-            callbacks.append(("metrics", ValidationMetrics(self.metrics)))
-        n_train = len(inputs) if n_train is None else n_train
-        schedule = self._scheduler_callback(options, n_train, validating)
-        if schedule is not None:
-            callbacks.append(("lr_scheduler", schedule))
-        if self.checkpoint_dir is not None:
-            # Before the user's callbacks, which may end training at an epoch's end.
-            self.checkpoint_path_ = new_run_dir(self.checkpoint_dir)
-            monitor = "valid_loss" if validating else "train_loss"
-            callbacks.append(("checkpoint", Checkpoint(self.checkpoint_path_, monitor=monitor)))
-        callbacks += self._task_callbacks(module)
-        callbacks += list(copy.deepcopy(self.callbacks) or [])
-        if self.tensorboard is not None:
-            callbacks.append(("tensorboard", TensorBoard(self.tensorboard)))
-        if self.verbose >= 1:
-            callbacks.append(("epoch_table", EpochTable()))
-        if stop_monitor is not None:
-            callbacks.append(
-                (
-                    "early_stopping",
-                    EarlyStopping(
-                        monitor=stop_monitor.key,
-                        lower_is_better=stop_monitor.lower_is_better,
-                        patience=self._patience(),
-                        load_best=True,
-                    ),
-                )
-            )
-        if self.verbose >= 2:
-            callbacks.append(("progress_bar", BatchProgress()))
-
-        net = SktorchNet(
-            module=module,
-            criterion=criterion,
-            optimizer=optimizer,
-            lr=self.lr,
-            max_epochs=self.max_epochs,
-            batch_size=self.batch_size,
-            train_split=None,
-            callbacks=callbacks,
-            predict_nonlinearity=None,
-            warm_start=False,
-            verbose=self.verbose,
-            device=str(device),
-            compile=self.compile,
-            dataset=TensorDataset,
-            precision=self.precision,
-            max_grad_norm=self.max_grad_norm,
-            accumulate_grad_batches=self.accumulate_grad_batches,
-            init=init,
-            init_options=init_options,
-            freeze=freeze,
-            augment=augment,
-            loader_seed=getattr(self, "_split_seed", None),
-            **{f"module__{k}": v for k, v in module_options.items()},
-            **{k: v for k, v in options.items() if k.startswith(("iterator_train__",
-                                                                  "iterator_valid__"))},
-            **{f"criterion__{k}": v for k, v in criterion_options.items()},
-            **{f"optimizer__{k}": v for k, v in optimizer_options.items()},
-            **{f"compile__{k}": v for k, v in compile_options.items()},
-            # sktorch's EpochTable replaces skorch's PrintLog (unless the
-            # user's callbacks__print_log says otherwise).
-            **{
-                "callbacks__print_log": None,
-                **{k: v for k, v in options.items() if k.startswith("callbacks__")},
-            },
-        )
-        net.initialize()
-        if check_output:
-            output = self._check_module_output(net, inputs[:2], n_outputs)
-            self._check_output_values(output, criterion, criterion_options)
-        net.log_output = self._log_output(criterion)
-        return net
-
-    def _module_spec(
-        self, options: dict[str, Any], inputs: torch.Tensor, n_outputs: int, pretrained: bool
-    ):
-        """The module (class or instance) and its options, sizes filled in;
-        with ``pretrained``, loaded with pretrained weights where the
-        estimator has any."""
-        module, module_options = self._component(MODELS, "module", options)
-        if not isinstance(module, nn.Module):
-            module_options = {
-                **accepted_arguments(
-                    module, {"in_features": inputs.shape[1], "out_features": n_outputs}
-                ),
-                **module_options,
-            }
-        return module, module_options
-
-    def _optimizer_options(self, options: dict[str, Any], module: Any) -> dict[str, Any]:
-        """The ``optimizer__`` options the optimizer is built with."""
-        return params_for("optimizer", options)
-
-    def _task_callbacks(self, module: Any) -> list[tuple[str, Any]]:
-        """Callbacks a subclass adds, before the user's."""
-        return []
-
-    def _freeze_patterns(self, module: Any) -> tuple[str, ...]:
-        freeze = tuple(self.freeze or ())
-        if not all(isinstance(pattern, str) for pattern in freeze):
-            raise InvalidParameterError(
-                f"The 'freeze' parameter of {type(self).__name__} must be a tuple of "
-                f"parameter-name patterns such as ('layers.0.*',). Got {self.freeze!r} "
-                "instead."
-            )
-        return freeze
-
-    def _component(self, registry: Any, param: str, options: dict[str, Any]):
-        """Resolve the ``module`` or ``criterion`` hyperparameter and its
-        ``param__`` options: an instance is copied (it is the starting point of
-        every fit, never trained in place) and takes no options; a class's
-        options must be arguments of its ``__init__``."""
-        owner = type(self).__name__
-        component = registry.resolve(getattr(self, param), param=param, owner=owner)
-        component_options = params_for(param, options)
-        if isinstance(component, nn.Module):
-            if component_options:
-                raise InvalidParameterError(
-                    f"{param}__ options {sorted(component_options)} of {owner} cannot be "
-                    f"applied to a {param} instance, which is used as given. Pass its class "
-                    "instead to build it with options."
-                )
-            return copy.deepcopy(component), component_options
-        check_options(component, component_options, prefix=param, owner=owner)
-        return component, component_options
-
-    def _resolve_init(self, options: dict[str, Any], module: Any):
-        owner = type(self).__name__
-        init_options = params_for("init", options)
-        if self.init is None:
-            if init_options:
-                raise InvalidParameterError(
-                    f"init__ options {sorted(init_options)} of {owner} were given, but "
-                    "init is None. Set init to a name or a function."
-                )
-            return None, None
-        if isinstance(self.module, nn.Module):
-            raise InvalidParameterError(
-                f"The 'init' parameter of {owner} would overwrite the weights of the module "
-                "instance given as 'module'. Pass the module class to build it with init, "
-                "or init=None to keep the instance's weights."
-            )
-        init = INITIALIZERS.resolve(self.init, param="init", owner=owner)
-        check_options(init, init_options, prefix="init", owner=owner, reserved=("tensor",))
-        return init, init_options
-
-    def _scheduler_callback(self, options: dict[str, Any], n_train: int, validating: bool):
-        owner = type(self).__name__
-        spec = self.lr_scheduler
-        scheduler_options = params_for("lr_scheduler", options)
-        if spec is None:
-            if scheduler_options:
-                raise InvalidParameterError(
-                    f"lr_scheduler__ options {sorted(scheduler_options)} of {owner} were "
-                    "given, but lr_scheduler is None. Set lr_scheduler to a name, a class "
-                    "or a callable."
-                )
-            return None
-        step_every = scheduler_options.pop("step_every", None)
-        monitor = scheduler_options.pop("monitor", "valid_loss" if validating else "train_loss")
-        if step_every not in (None, "epoch", "batch"):
-            raise InvalidParameterError(
-                f"The 'lr_scheduler__step_every' parameter of {owner} must be 'epoch' or "
-                f"'batch'. Got {step_every!r} instead."
-            )
-        reserved = ("optimizer", "last_epoch")
-        if isinstance(spec, str):
-            policy = SCHEDULERS.resolve(spec, param="lr_scheduler", owner=owner)
-            check_options(policy, scheduler_options, prefix="lr_scheduler", owner=owner,
-                          reserved=reserved)
-            if spec == "lambda" and "lr_lambda" not in scheduler_options:
-                raise InvalidParameterError(
-                    f"lr_scheduler='lambda' of {owner} needs lr_scheduler__lr_lambda, a "
-                    "function of the epoch returning the factor applied to lr."
-                )
-            # The batches of an epoch, as the training iterator cuts them.
-            sizes = batch_sizes(loader_options(params_for("iterator_train", options), n_train,
-                                               self.batch_size, True, "iterator_train"), n_train)
-            batches = math.ceil(n_train / self.batch_size) if sizes is None else len(sizes)
-            steps_per_epoch = math.ceil(batches / self.accumulate_grad_batches)
-            check_scheduler_options(spec, scheduler_options, owner)
-            defaults = default_options(spec, lr=self.lr, max_epochs=self.max_epochs,
-                                       steps_per_epoch=steps_per_epoch)
-            scheduler_options = {**defaults, **scheduler_options}
-            step_every = step_every or ("batch" if spec in STEP_PER_BATCH else "epoch")
-        elif inspect.isclass(spec):
-            policy = SCHEDULERS.resolve(spec, param="lr_scheduler", owner=owner)
-            check_options(policy, scheduler_options, prefix="lr_scheduler", owner=owner,
-                          reserved=reserved)
-        elif callable(spec):
-            policy = functools.partial(call_factory, factory=spec)
-        else:
-            raise InvalidParameterError(
-                f"The 'lr_scheduler' parameter of {owner} must be a name from "
-                f"{SCHEDULERS.names()}, a torch.optim.lr_scheduler class, a callable "
-                f"taking the optimizer, or None. Got {spec!r} instead."
-            )
-        return LRScheduler(policy=policy, monitor=monitor, step_every=step_every or "epoch",
-                           **scheduler_options)
-
-    def _check_module_output(self, net: SktorchNet, sample: torch.Tensor,
-                             n_outputs: int) -> torch.Tensor:
-        """Run one forward pass on two samples so a module of the wrong shape
-        fails now, with a message that says what was expected; return the
-        output."""
-        module = net.module_
-        owner = type(self).__name__
-        was_training = module.training
-        module.eval()
-        try:
-            with torch.no_grad():
-                output = _first_output(module(sample.to(net.device)))
-        except Exception as exc:
-            raise ValueError(
-                f"The module of {owner} failed on a batch of shape "
-                f"{tuple(sample.shape)} taken from X: {exc}"
-            ) from exc
-        finally:
-            module.train(was_training)
-        expected = (len(sample), n_outputs)
-        if tuple(output.shape) != expected:
-            raise ValueError(
-                f"The module of {owner} returned an output of shape "
-                f"{tuple(output.shape)} for an input of shape {tuple(sample.shape)}; "
-                f"{owner} needs shape {expected} here ({self._output_reason(n_outputs)}). "
-                "Give the module an output layer of that width, or use a module "
-                "class whose __init__ takes out_features."
-            )
-        return output
-
-    def _check_output_values(self, output: torch.Tensor, criterion: Any,
-                             criterion_options: dict[str, Any]) -> None:
-        """Check the module's output on the first training samples against
-        the loss (a subclass records what it learns there)."""
-
-    def _log_output(self, criterion: Any) -> bool:
-        """Whether the loss gets the log of the module's output (see
-        ``SktorchNet.log_output``)."""
-        return False
-
-    def _output_reason(self, n_outputs: int) -> str:
-        return f"{n_outputs} outputs"
-
     # ------------------------------------------------------------ prediction
     def _predict_inputs(self, X: Any) -> torch.Tensor:
         """X validated against the fit and converted to the module's input
@@ -1314,12 +778,6 @@ def _to_device(tensors: tuple[torch.Tensor, ...], device: torch.device) -> tuple
     return tuple(t.to(device) for t in tensors)
 
 
-def _first_output(output: Any) -> torch.Tensor:
-    """A module may return a tuple (e.g. logits and auxiliary outputs); the
-    first element is the prediction."""
-    return output[0] if isinstance(output, (tuple, list)) else output
-
-
 class _Predictions:
     """The output of ``_forward``, filled batch by batch.
 
@@ -1431,20 +889,3 @@ def _grown(tensor: torch.Tensor, rows: int) -> torch.Tensor:
     grown = torch.empty((rows, *tensor.shape[1:]), dtype=tensor.dtype)
     grown[: len(tensor)] = tensor
     return grown
-
-
-def fill_doc(cls: type, **values: str) -> type:
-    """Put the shared parameter text into a class docstring.
-
-    ``$common_parameters`` becomes :data:`COMMON_PARAMETERS_DOC`; other
-    ``$name`` markers take ``values``.
-    """
-    common = COMMON_PARAMETERS_DOC
-    values = {"freeze_doc": FREEZE_DOC, **values}
-    for name, value in values.items():
-        common = common.replace(f"${name}", value)
-    cls.__doc__ = cls.__doc__.replace("$common_parameters", common)
-    partial_fit = vars(cls).get("partial_fit")
-    if partial_fit is not None and partial_fit.__doc__:
-        partial_fit.__doc__ = partial_fit.__doc__.replace("$continuing_rule", CONTINUING_DOC)
-    return cls

@@ -24,7 +24,7 @@ from sktorch.exceptions import InvalidParameterError
 # (see check_and_apply).
 APPLIED = ("batch_size", "lr", "max_epochs", "tta", "warm_start")
 
-# The rule, for the docstrings of partial_fit (see sktorch._estimators._base.fill_doc).
+# The rule, for the docstrings of partial_fit (see sktorch._estimators._params.fill_doc).
 CONTINUING_DOC = """The hyperparameters are validated at every call, as ``fit``
         validates them. A call after the first continues training the module,
         optimizer, loss, callbacks and learning-rate schedule the first fit

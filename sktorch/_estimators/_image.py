@@ -12,7 +12,8 @@ from skorch.callbacks import Callback
 from skorch.utils import params_for
 from torch import nn
 
-from sktorch._estimators._base import fill_doc
+from sktorch._estimators._base import BaseTorchEstimator
+from sktorch._estimators._params import fill_doc
 from sktorch._estimators._classifier import TorchClassifier
 from sktorch._data._images import CHANNELS
 from sktorch._data._inputs import ImageInput
@@ -308,7 +309,8 @@ class ImageClassifier(ImageMixin, TorchClassifier):
         self.channels = channels
         self.backbone_lr = backbone_lr
         self.memory_format = memory_format
-        super().__init__(
+        BaseTorchEstimator.__init__(
+            self,
             module,
             criterion=criterion,
             optimizer=optimizer,

@@ -10,7 +10,8 @@ import torch
 from sklearn.base import RegressorMixin
 
 from sktorch._data._targets import RegressionTarget
-from sktorch._estimators._base import BaseTorchEstimator, fill_doc
+from sktorch._estimators._base import BaseTorchEstimator
+from sktorch._estimators._params import fill_doc
 
 
 

@@ -14,9 +14,10 @@ from skorch.utils import params_for
 from torch import nn
 
 from sktorch._data._augment import hflip, resolve_tta
-from sktorch._estimators._base import BaseTorchEstimator, fill_doc
+from sktorch._estimators._base import BaseTorchEstimator
 from sktorch._estimators._classifier import LabelsMixin
 from sktorch._estimators._image import ImageMixin
+from sktorch._estimators._params import fill_doc
 from sktorch._data._targets import MaskTarget
 from sktorch._utils._registry import _did_you_mean, accepted_arguments
 from sktorch._utils._validation import check_is_fitted
@@ -244,7 +245,8 @@ class ImageSegmenter(ImageMixin, LabelsMixin, ClassifierMixin, BaseTorchEstimato
         self.channels = channels
         self.backbone_lr = backbone_lr
         self.memory_format = memory_format
-        super().__init__(
+        BaseTorchEstimator.__init__(
+            self,
             module,
             criterion=criterion,
             optimizer=optimizer,
