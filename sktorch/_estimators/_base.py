@@ -60,7 +60,7 @@ from sktorch._engine._net_hooks import NetHooksMixin
 from sktorch._engine._plotting import plot_history
 from sktorch._engine._summary import summary
 from sktorch._engine._trim import trim_for_inference
-from sktorch._utils._registry import _did_you_mean, accepted_arguments, check_options
+from sktorch._utils._introspect import accepted_arguments, check_options, did_you_mean as _did_you_mean
 from sktorch._utils._rng import drawing_from_global_rng, fit_random_state
 from sktorch._utils._validation import (
     Interval,

@@ -13,7 +13,7 @@ from torch import nn
 
 from sktorch._estimators._base import BaseTorchEstimator, fill_doc
 from sktorch._engine._checks import check_output_fits_loss, is_nll, output_kind
-from sktorch._utils._registry import accepted_arguments
+from sktorch._utils._introspect import accepted_arguments
 from sktorch._utils._validation import (
     as_array_input,
     check_classification_targets,

@@ -16,7 +16,7 @@ from torch import nn
 from sktorch._estimators._base import fill_doc
 from sktorch._estimators._classifier import TorchClassifier
 from sktorch._data._images import CHANNELS, image_sample, images_in_layout, images_to_tensor
-from sktorch._utils._registry import _did_you_mean, accepted_arguments
+from sktorch._utils._introspect import accepted_arguments, did_you_mean
 from sktorch._utils._validation import (
     Interval,
     StrOptions,
@@ -311,7 +311,7 @@ class ImageClassifier(TorchClassifier):
                 raise InvalidParameterError(
                     f"The 'module' parameter of {owner} must be one of {valid}, an "
                     f"nn.Module class or an nn.Module instance. Got {spec!r} instead."
-                    + _did_you_mean(spec, valid)
+                    + did_you_mean(spec, valid)
                 )
             network, preprocessing = self._torchvision_network(spec, module_options, pretrained)
         else:

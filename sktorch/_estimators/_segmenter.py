@@ -16,7 +16,7 @@ from sktorch._data._augment import hflip, resolve_tta
 from sktorch._estimators._base import fill_doc
 from sktorch._estimators._image import ImageClassifier
 from sktorch._data._images import images_to_tensor
-from sktorch._utils._registry import _did_you_mean, accepted_arguments
+from sktorch._utils._introspect import accepted_arguments, did_you_mean as _did_you_mean, uncompiled
 from sktorch._utils._validation import as_array_input, check_is_fitted
 from sktorch.exceptions import InvalidParameterError
 from sktorch.metrics import mean_iou
@@ -657,7 +657,7 @@ class ImageSegmenter(ImageClassifier):
         if targets is None or len(images) == 0:
             return
         module = net.module_
-        module = getattr(module, "_orig_mod", module)
+        module = uncompiled(module)
         was_training = module.training
         module.eval()
         try:

@@ -23,12 +23,13 @@ import torch
 
 from sktorch._io._archive import FORMAT_NAME, FORMAT_VERSION, read_archive, write_archive
 from sktorch._io._codec import Decoder, Encoder
-from sktorch._io._rebuild import build_net, hyperparameters, restore_fitted, uncompiled
+from sktorch._io._rebuild import build_net, hyperparameters, restore_fitted
 from sktorch._io._trust import Trust, object_path
 from sktorch._engine._trim import epoch_row, trim_for_inference
 from sktorch._engine._net import FastHistory
 from sktorch._estimators._base import BaseTorchEstimator
 from sktorch._utils._device import resolve_device
+from sktorch._utils._introspect import uncompiled
 from sktorch._version import __version__
 from sktorch.callbacks import LRScheduler
 from sktorch.exceptions import (
