@@ -15,7 +15,7 @@ import torch.nn.functional as nnf
 from torch import nn
 from torchvision.transforms.v2 import functional as tvf
 
-from sktorch._utils._registry import _did_you_mean
+from sktorch._utils._introspect import did_you_mean, uncompiled
 from sktorch._engine._summary import _module_device
 from sktorch._utils._validation import check_is_fitted
 from sktorch.models._image import ImageModel
@@ -157,7 +157,7 @@ def grad_cam(
     inputs = estimator._predict_inputs(X)
     n_images, height, width = len(inputs), inputs.shape[-2], inputs.shape[-1]
     targets = _target_indices(estimator, target, n_images)
-    module = _unwrap(estimator.net_.module_)
+    module = uncompiled(estimator.net_.module_)
     name, chosen = _resolve_layer(module, layer, inputs[:1], owner)
     device = _module_device(module, estimator.net_.device)
     sigmoid = bool(getattr(estimator, "_sigmoid_output", False))
@@ -369,7 +369,7 @@ def _resolve_layer(
         raise ValueError(
             f"The layer {layer!r} given to grad_cam is not a module of the module_ of "
             f"{owner}; layer names are those of estimator.module_.named_modules(), such "
-            f"as {_some_names(named)}." + _did_you_mean(layer, [n for n in named if n])
+            f"as {_some_names(named)}." + did_you_mean(layer, [n for n in named if n])
         )
     if layer is not None:
         raise ValueError(
@@ -446,9 +446,6 @@ def _some_names(named: dict[str, nn.Module], limit: int = 8) -> str:
     return ", ".join(repr(n) for n in names) + (", ..." if len(order) > limit else "")
 
 
-def _unwrap(module: nn.Module) -> nn.Module:
-    """The module itself under a ``torch.compile`` wrapper."""
-    return getattr(module, "_orig_mod", module)
 
 
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from sktorch._utils._registry import check_options
+from sktorch._utils._introspect import check_options, constructor_arguments
 from sktorch.exceptions import InvalidParameterError
 
 
@@ -112,23 +112,6 @@ def hflip(batch: torch.Tensor) -> torch.Tensor:
     return torch.flip(batch, dims=(-1,))
 
 
-def _constructor_arguments(transform: Any) -> dict[str, Any] | None:
-    """The arguments that rebuild ``transform`` (read back from attributes of
-    the same names), or None when they cannot all be read."""
-    try:
-        parameters = inspect.signature(type(transform).__init__).parameters
-    except (TypeError, ValueError):
-        return None
-    arguments = {}
-    for name, parameter in parameters.items():
-        if name == "self" or parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
-            continue
-        if not hasattr(transform, name):
-            return None
-        arguments[name] = getattr(transform, name)
-    return arguments
-
-
 def _accepts(transform: Any, name: str) -> bool:
     if inspect.isroutine(transform):
         # A plain function takes no options; the signature of its type
@@ -164,7 +147,7 @@ def _build_one(spec: Any, options: dict[str, Any], owner: str, where: str) -> Ca
             f"function {spec!r}, which takes only the tensor. Pass a transform class "
             "or instance that takes them instead."
         )
-    arguments = _constructor_arguments(spec)
+    arguments = constructor_arguments(spec, strict=False)
     if arguments is None:
         raise InvalidParameterError(
             f"augment__ options {sorted(options)} of {owner} cannot be applied to "

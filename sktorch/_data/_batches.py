@@ -24,7 +24,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from sktorch._data._tensors import PermutationSampler
-from sktorch._utils._registry import _did_you_mean
+from sktorch._utils._introspect import did_you_mean
 from sktorch.exceptions import InvalidParameterError
 
 PREFIXES = ("iterator_train", "iterator_valid")
@@ -60,7 +60,7 @@ def check_iterator_options(options: dict[str, Any], owner: str, arrays: bool) ->
             raise InvalidParameterError(
                 f"Invalid parameter {key!r} for estimator {owner}: {prefix}__ options are "
                 f"arguments of torch.utils.data.DataLoader, which takes {list(LOADER_OPTIONS)}."
-                + _did_you_mean(name, list(LOADER_OPTIONS))
+                + did_you_mean(name, list(LOADER_OPTIONS))
             )
         if arrays and name not in ARRAY_OPTIONS:
             raise InvalidParameterError(

@@ -304,8 +304,7 @@ def _worker(rank, estimator, world, port, backend, threads, result, inputs, targ
             inputs, targets, n_outputs, device, seed, initialize=initialize, epochs=epochs,
             wrap=lambda net: _data_parallel(net, rank, world, device))
         if rank == 0:
-            with open(result, "wb") as file:
-                pickle.dump(estimator, file)
+            atomic_write(result, lambda file: pickle.dump(estimator, file))
     except BaseException:
         # Not writing the record must not hide the error: the parent then
         # falls back to the launcher's report.

@@ -157,7 +157,7 @@ class NetHooks:
 
     Also where a resumed fit puts back its callbacks' state (after their
     ``on_train_begin``, which resets it; see
-    ``sktorch.callbacks._checkpoint.load_training_state``).
+    ``sktorch._engine._state.restore_training_state``).
     """
 
     # The names of HOOKS the estimator's class overrides; set with the

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from sktorch._utils._introspect import uncompiled
 from sktorch._utils._validation import check_is_fitted
 from sktorch.models._image import ImageModel
 
@@ -53,7 +54,7 @@ def summary(estimator: Any) -> str:
     the number of calls (``x2``); one never called shows ``--``.
     """
     check_is_fitted(estimator)
-    module = getattr(estimator.net_.module_, "_orig_mod", estimator.net_.module_)
+    module = uncompiled(estimator.net_.module_)
     input_shape = (1, *tuple(estimator._input_shape))
     device = _module_device(module, estimator.net_.device)
 

@@ -57,7 +57,7 @@ from sktorch._engine._net_hooks import NetHooksMixin
 from sktorch._engine._plotting import plot_history
 from sktorch._engine._summary import summary
 from sktorch._engine._trim import trim_for_inference
-from sktorch._utils._registry import _did_you_mean
+from sktorch._utils._introspect import did_you_mean
 from sktorch._utils._rng import drawing_from_global_rng, fit_random_state
 from sktorch._utils._validation import (
     Interval,
@@ -273,7 +273,7 @@ class BaseTorchEstimator(NetAssembly, NetHooksMixin, BaseEstimator):
             raise InvalidParameterError(
                 f"Invalid parameter {key!r} for estimator {type(self).__name__}. "
                 f"Valid parameters are: {valid}."
-                + _did_you_mean(prefix, named + list(self._option_prefixes))
+                + did_you_mean(prefix, named + list(self._option_prefixes))
             )
 
     def __sklearn_tags__(self):

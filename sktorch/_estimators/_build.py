@@ -31,7 +31,7 @@ from sktorch._data._augment import resolve_augment, resolve_tta
 from sktorch._data._batches import batch_sizes, loader_options
 from sktorch._engine._checks import NonFiniteLossCheck, check_scheduler_options
 from sktorch._engine._net import SktorchNet, TensorDataset
-from sktorch._utils._registry import accepted_arguments, check_options
+from sktorch._utils._introspect import accepted_arguments, check_options
 from sktorch.callbacks import (
     BatchProgress,
     Checkpoint,

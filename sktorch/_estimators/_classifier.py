@@ -15,7 +15,7 @@ from sktorch._data._targets import LabelTarget
 from sktorch._estimators._base import BaseTorchEstimator
 from sktorch._estimators._params import fill_doc
 from sktorch._engine._checks import check_output_fits_loss, is_nll, output_kind
-from sktorch._utils._registry import accepted_arguments
+from sktorch._utils._introspect import accepted_arguments
 from sktorch.losses import LOSSES
 
 

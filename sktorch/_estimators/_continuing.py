@@ -6,7 +6,8 @@ first fit built; most hyperparameters went into building them and changing
 one afterwards would change nothing. :func:`remember` records the
 hyperparameters a net was built with; :func:`check_and_apply` raises for a
 hyperparameter changed since then that the running training cannot take,
-naming it, and applies those it can (:data:`APPLIED`).
+naming it, and applies those it can (``applied_on_continuing`` in the one
+table of :data:`sktorch._engine._state.CONTINUATION_RULES`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from sktorch._engine._state import APPLIED_ON_CONTINUING
 from sktorch.exceptions import InvalidParameterError
 
 # What a continuing fit applies: read at every fit or prediction, or set on
@@ -25,6 +27,7 @@ from sktorch.exceptions import InvalidParameterError
 APPLIED = ("batch_size", "lr", "max_epochs", "tta", "warm_start")
 
 # The rule, for the docstrings of partial_fit (see sktorch._estimators._params.fill_doc).
+# The rule, for the docstrings of partial_fit (see sktorch._estimators._base.fill_doc).
 CONTINUING_DOC = """The hyperparameters are validated at every call, as ``fit``
         validates them. A call after the first continues training the module,
         optimizer, loss, callbacks and learning-rate schedule the first fit
@@ -62,7 +65,10 @@ def check_and_apply(estimator: Any, method: str) -> None:
         name for name in built.keys() | params.keys()
         if name not in built or name not in params or not _same(built[name], params[name])
     )
-    refused = [name for name in changed if name not in APPLIED]
+    # What a continuing fit applies is read at every fit or prediction, or
+    # set on the built net below; lr only without a schedule or per-group
+    # learning rates.
+    refused = [name for name in changed if name not in APPLIED_ON_CONTINUING]
     lr_fixed = params.get("lr_scheduler") is not None or "optimizer__param_groups" in params
     if "lr" in changed and lr_fixed:
         refused.append("lr")
@@ -77,7 +83,7 @@ def check_and_apply(estimator: Any, method: str) -> None:
             f"first fit built, and cannot apply the change of {refused} since then"
             f"{why}: they were {was}, and are now {now}. Call fit (with warm_start=False) "
             "to train anew with them, or set them back. A continuing fit applies changes "
-            f"of {list(APPLIED)} only."
+            f"of {list(APPLIED_ON_CONTINUING)} only."
         )
     net = estimator.net_
     net.batch_size = params["batch_size"]

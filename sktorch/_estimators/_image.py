@@ -17,7 +17,7 @@ from sktorch._estimators._params import fill_doc
 from sktorch._estimators._classifier import TorchClassifier
 from sktorch._data._images import CHANNELS
 from sktorch._data._inputs import ImageInput
-from sktorch._utils._registry import _did_you_mean, accepted_arguments
+from sktorch._utils._introspect import accepted_arguments, did_you_mean
 from sktorch._utils._validation import (
     Interval,
     StrOptions,
@@ -355,7 +355,7 @@ class ImageClassifier(ImageMixin, TorchClassifier):
                 raise InvalidParameterError(
                     f"The 'module' parameter of {owner} must be one of {valid}, an "
                     f"nn.Module class or an nn.Module instance. Got {spec!r} instead."
-                    + _did_you_mean(spec, valid)
+                    + did_you_mean(spec, valid)
                 )
             network, preprocessing = self._torchvision_network(spec, module_options, pretrained)
         else:

@@ -19,8 +19,8 @@ from sktorch._estimators._classifier import LabelsMixin
 from sktorch._estimators._image import ImageMixin
 from sktorch._estimators._params import fill_doc
 from sktorch._data._targets import MaskTarget
-from sktorch._utils._registry import _did_you_mean, accepted_arguments
 from sktorch._utils._validation import check_is_fitted
+from sktorch._utils._introspect import accepted_arguments, did_you_mean, uncompiled
 from sktorch.exceptions import InvalidParameterError
 from sktorch.metrics import mean_iou
 from sktorch.models import SEGMENTATION_MODELS
@@ -430,7 +430,7 @@ class ImageSegmenter(ImageMixin, LabelsMixin, ClassifierMixin, BaseTorchEstimato
             raise InvalidParameterError(
                 f"The 'module' parameter of {owner} must be one of {valid}, an nn.Module "
                 f"class or an nn.Module instance. Got {spec!r} instead."
-                + _did_you_mean(spec, valid)
+                + did_you_mean(spec, valid)
             )
         if torchvision_arch:
             network, preprocessing = self._torchvision_segmentation(
@@ -572,7 +572,7 @@ class ImageSegmenter(ImageMixin, LabelsMixin, ClassifierMixin, BaseTorchEstimato
         if targets is None or len(images) == 0:
             return
         module = net.module_
-        module = getattr(module, "_orig_mod", module)
+        module = uncompiled(module)
         was_training = module.training
         module.eval()
         try:

@@ -23,14 +23,15 @@ import torch
 
 from sktorch._io._archive import FORMAT_NAME, FORMAT_VERSION, read_archive, write_archive
 from sktorch._io._codec import Decoder, Encoder
-from sktorch._io._rebuild import build_net, hyperparameters, restore_fitted, uncompiled
+from sktorch._io._rebuild import build_net, hyperparameters, restore_fitted
 from sktorch._io._trust import Trust, object_path
+from sktorch._engine._state import capture_training_state, restore_training_state
 from sktorch._engine._trim import epoch_row, trim_for_inference
 from sktorch._engine._net import FastHistory
 from sktorch._estimators._base import BaseTorchEstimator
 from sktorch._utils._device import resolve_device
+from sktorch._utils._introspect import uncompiled
 from sktorch._version import __version__
-from sktorch.callbacks import LRScheduler
 from sktorch.exceptions import (
     InvalidFileError,
     PersistenceError,
@@ -298,11 +299,11 @@ def _rebuild(
         raise InvalidFileError(f"{where!r}: the history must be a list of mappings.")
     net = build_net(estimator, document, weights, state, device, where)
     net.history_ = FastHistory(history)
+    net.estimator = estimator
     training = document.get("training")
     if training is not None:
-        _restore_training(net, training, decoder, owner, where)
+        _restore_training(estimator, net, training, decoder, document["format_version"], where)
     estimator.net_ = net
-    net.estimator = estimator
     net.module_.eval()
     if estimator.__dict__.get("_trimmed"):
         trim_for_inference(estimator)
@@ -360,13 +361,6 @@ def _module_weights(estimator: Any) -> dict[str, torch.Tensor]:
     return weights
 
 
-def _scheduler_callback(net: Any) -> Any:
-    for _, callback in getattr(net, "callbacks_", None) or []:
-        if isinstance(callback, LRScheduler):
-            return callback
-    return None
-
-
 def _training_state(estimator: Any, encoder: Encoder) -> dict[str, Any]:
     owner = type(estimator).__name__
     net = estimator.net_
@@ -375,48 +369,24 @@ def _training_state(estimator: Any, encoder: Encoder) -> dict[str, Any]:
             f"sktorch.save(include_optimizer=True): this {owner} has no optimizer state "
             "(it was trimmed for inference). Save it with include_optimizer=False."
         )
-    scheduler = _scheduler_callback(net)
-    scheduler_state = None
-    if scheduler is not None:
-        live = getattr(scheduler, "lr_scheduler_", None)
-        scheduler_state = (
-            live.state_dict() if live is not None
-            else getattr(scheduler, "lr_scheduler_state_", None)
-        )
-    scaler = getattr(net, "scaler_", None)
-    return {
-        "optimizer": encoder.encode(net.optimizer_.state_dict(), f"the optimizer state of {owner}"),
-        "scheduler": encoder.encode(
-            scheduler_state, f"the learning-rate schedule state of {owner}"
-        ),
-        "scaler": encoder.encode(
-            scaler.state_dict() if scaler is not None else None,
-            f"the gradient scaler state of {owner}",
-        ),
-    }
+    # After the fit, the random state training continues from is the one
+    # the estimator recorded.
+    state = capture_training_state(net, rng=estimator._rng_state)
+    return encoder.encode(state, f"the training state of {owner}")
 
 
 def _restore_training(
-    net: Any, training: dict[str, Any], decoder: Decoder, owner: str, where: str
+    estimator: Any, net: Any, training: Any, decoder: Decoder, version: int, where: str
 ) -> None:
-    optimizer_state = decoder.decode(training["optimizer"], f"the optimizer state of {owner}")
-    try:
-        net.optimizer_.load_state_dict(optimizer_state)
-    except (ValueError, KeyError, RuntimeError) as exc:
-        raise WeightsMismatchError(
-            f"The optimizer state in {where!r} does not fit the optimizer of {owner} built "
-            f"from the saved hyperparameters (was the file edited?): {exc}"
-        ) from exc
-    scheduler_state = decoder.decode(training.get("scheduler"), f"the schedule state of {owner}")
-    if scheduler_state is not None:
-        scheduler = _scheduler_callback(net)
-        if scheduler is None:
-            raise InvalidFileError(
-                f"{where!r} holds a learning-rate schedule state, but the {owner} built from "
-                "its hyperparameters has no schedule (lr_scheduler=None); was it edited?"
-            )
-        scheduler.lr_scheduler_ = None
-        scheduler.lr_scheduler_state_ = scheduler_state
-    scaler_state = decoder.decode(training.get("scaler"), f"the gradient scaler state of {owner}")
-    if scaler_state is not None and getattr(net, "scaler_", None) is not None:
-        net.scaler_.load_state_dict(scaler_state)
+    owner = type(estimator).__name__
+    state = decoder.decode(training, f"the training state of {owner}")
+    if version < 2 and isinstance(state, dict):
+        # Format version 1 held the optimizer's, schedule's and scaler's
+        # state only: the callbacks restart, the random state is the
+        # fitted attribute's.
+        state = {**state, "rng": None, "callbacks": None}
+    rng = restore_training_state(
+        net, state, source=f"the file {where!r}", error=WeightsMismatchError,
+        hint="Was the file edited?", at_train_begin=False)
+    if rng is not None:
+        estimator.__dict__["_rng_state"] = rng

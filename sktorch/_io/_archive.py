@@ -24,7 +24,9 @@ from sktorch._utils._atomic import atomic_write
 from sktorch.exceptions import InvalidFileError, UnsupportedFormatError
 
 FORMAT_NAME = "sktorch.estimator"
-FORMAT_VERSION = 1
+# 2: the training state (include_optimizer=True) is sktorch._engine._state's,
+# with the random state and the callbacks' state; version 1 files still load.
+FORMAT_VERSION = 2
 
 DOCUMENT = "sktorch.json"
 WEIGHTS = "model.safetensors"

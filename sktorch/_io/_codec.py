@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from sktorch._io._trust import Trust
+from sktorch._utils._introspect import constructor_arguments
 from sktorch.exceptions import InvalidFileError, UnsavableValueError
 
 # Tags of the JSON objects that stand for a value JSON has no type for. A
@@ -108,7 +109,7 @@ class Encoder:
                 f"instead, e.g. module={name}, module__<option>=... (the fitted weights are "
                 "saved either way)."
             )
-        arguments = constructor_arguments(value)
+        arguments = constructor_arguments(value, strict=True)
         if arguments is None:
             raise UnsavableValueError(
                 f"sktorch.save cannot store {where}: a {name} instance whose constructor "
@@ -121,65 +122,6 @@ class Encoder:
             "__object__": importable_path(cls, where),
             "params": {k: self.encode(v, f"{where} ({name}.{k})") for k, v in arguments.items()},
         }
-
-
-def constructor_arguments(value: Any) -> dict[str, Any] | None:
-    """The keyword arguments that rebuild ``value``: its ``get_params(deep=False)``
-    (scikit-learn and skorch objects), else the attributes named like the
-    arguments of its ``__init__``; None when they cannot be read. Arguments
-    left at their defaults are left out (a default function, such as
-    skorch's ``sink=print``, then needs no trust to load)."""
-    try:
-        parameters = dict(inspect.signature(type(value).__init__).parameters)
-    except (TypeError, ValueError):
-        parameters = None
-    get_params = getattr(value, "get_params", None)
-    arguments = None
-    if callable(get_params):
-        try:
-            arguments = get_params(deep=False)
-        except TypeError:
-            arguments = None
-        arguments = dict(arguments) if isinstance(arguments, dict) else None
-    if arguments is None:
-        if parameters is None:
-            return None
-        arguments = {}
-        for name, parameter in parameters.items():
-            if name == "self":
-                continue
-            if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
-                return None  # arguments that cannot be named
-            if name not in _instance_attributes(value):
-                return None
-            arguments[name] = getattr(value, name)
-    defaults = {
-        name: parameter.default
-        for name, parameter in (parameters or {}).items()
-        if parameter.default is not inspect.Parameter.empty
-    }
-    return {
-        name: argument
-        for name, argument in arguments.items()
-        if not (name in defaults and _is_default(argument, defaults[name]))
-    }
-
-
-def _is_default(value: Any, default: Any) -> bool:
-    if value is default:
-        return True
-    if type(value) is not type(default) or not isinstance(value, (bool, int, float, str, tuple)):
-        return False
-    try:
-        return bool(value == default)
-    except Exception:  # an __eq__ that does not return a bool
-        return False
-
-
-def _instance_attributes(value: Any) -> set[str]:
-    names = set(getattr(value, "__dict__", {}))
-    # Properties and slots are readable attributes too.
-    return names | {name for name in dir(type(value)) if hasattr(value, name)}
 
 
 def importable_path(obj: Any, where: str) -> str:

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from sktorch._io._codec import Decoder, Encoder
+from sktorch._utils._introspect import uncompiled
 from sktorch._utils._rng import fit_random_state
 from sktorch._utils._device import resolve_device
 from sktorch.exceptions import (
@@ -210,11 +211,6 @@ def _check_module(probe: Any, weights: dict[str, torch.Tensor], budget: int, own
 
 def _nbytes(tensors: Any) -> int:
     return sum(math.prod(t.shape) * t.element_size() for t in tensors)
-
-
-def uncompiled(module: torch.nn.Module) -> torch.nn.Module:
-    # torch.compile wraps the module; its weights are the original's.
-    return getattr(module, "_orig_mod", module)
 
 
 def _load_device(estimator: Any, device: torch.device | None) -> torch.device:

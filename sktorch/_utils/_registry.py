@@ -7,17 +7,11 @@ the string and resolves it at fit through a :class:`Registry`.
 
 from __future__ import annotations
 
-import difflib
 import inspect
-from collections.abc import Callable
 from typing import Any
 
+from sktorch._utils._introspect import did_you_mean
 from sktorch.exceptions import InvalidParameterError
-
-
-def _did_you_mean(name: str, candidates: list[str]) -> str:
-    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
-    return f" Did you mean {close[0]!r}?" if close else ""
 
 
 class Registry:
@@ -82,7 +76,7 @@ class Registry:
         except (KeyError, TypeError):
             raise ValueError(
                 f"Unknown {self.kind} {name!r}. Valid names are {self.names()}."
-                + _did_you_mean(str(name), self.names())
+                + did_you_mean(str(name), self.names())
             ) from None
 
     def get(self, name: str, **options: Any) -> Any:
@@ -102,7 +96,7 @@ class Registry:
             raise InvalidParameterError(
                 f"The {param!r} parameter of {owner} must be one of "
                 f"{self.names()} or {self._alternatives()}. Got {spec!r} instead."
-                + _did_you_mean(spec, self.names())
+                + did_you_mean(spec, self.names())
             )
         if self.base is None:
             if callable(spec):
@@ -122,47 +116,3 @@ class Registry:
         name = self.base_name or f"{self.base.__module__}.{self.base.__qualname__}"
         return f"a subclass or an instance of {name}"
 
-
-def accepted_arguments(target: Callable[..., Any], values: dict[str, Any]) -> dict[str, Any]:
-    """The entries of ``values`` whose names are arguments of ``target``
-    (nothing when its signature cannot be read)."""
-    try:
-        parameters = inspect.signature(target).parameters
-    except (TypeError, ValueError):
-        return {}
-    return {name: value for name, value in values.items() if name in parameters}
-
-
-def check_options(
-    target: Callable[..., Any],
-    options: dict[str, Any],
-    *,
-    prefix: str,
-    owner: str,
-    reserved: tuple[str, ...] = (),
-) -> None:
-    """Check that every ``prefix__option`` names an argument of ``target``.
-
-    ``target`` is the class (or callable) the options will be passed to.
-    Targets that take ``**kwargs`` accept anything. ``reserved`` names are
-    arguments the estimator supplies itself (e.g. an optimizer's ``params``).
-    """
-    try:
-        parameters = inspect.signature(target).parameters
-    except (TypeError, ValueError):  # builtins without a signature
-        return
-    if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
-        return
-    valid = [
-        name
-        for name, p in parameters.items()
-        if name not in reserved and p.kind is not p.VAR_POSITIONAL
-    ]
-    for key in options:
-        if key not in valid:
-            target_name = getattr(target, "__qualname__", repr(target))
-            raise InvalidParameterError(
-                f"Invalid parameter '{prefix}__{key}' for {owner}: {target_name} "
-                f"takes no argument {key!r}. Valid {prefix}__ options are "
-                f"{sorted(valid)}." + _did_you_mean(key, valid)
-            )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import inspect
 import json
 import os
 import time
@@ -13,37 +12,22 @@ from typing import Any
 
 import numpy as np
 import torch
-from skorch.callbacks import BatchScoring, Callback, EarlyStopping, EpochScoring, PassthroughScoring
+from skorch.callbacks import Callback
 
-from sktorch._utils._atomic import atomic_write
 from sktorch._engine._net import FastHistory
-from sktorch.callbacks._schedule import LRScheduler
+from sktorch._engine._state import (
+    capture_training_state,
+    restore_training_state,
+    rng_state,
+    set_rng_state,
+    stopped_early,
+    trajectory_hyperparameters,
+)
+from sktorch._utils._atomic import atomic_write
 from sktorch.exceptions import InvalidParameterError
 
-# 2: the callbacks' state, the validation split's seed and the hyperparameters.
-CHECKPOINT_VERSION = 2
-
-# Hyperparameters a resumed fit may change: they do not change the training
-# trajectory (where it runs, what it logs, what predicting does). The seed is
-# free too: a resumed fit takes the split's seed and the random state from
-# the checkpoint. Every other one, ``prefix__option`` ones included, must be
-# as it was.
-FREE_HYPERPARAMETERS = frozenset({
-    "checkpoint_dir", "resume_from", "verbose", "tensorboard", "device", "strategy",
-    "devices", "tta", "compile", "callbacks", "warm_start", "random_state",
-})
-FREE_PREFIXES = ("compile__", "callbacks__", "iterator_valid__")
-
-# What each kind of stateful callback must carry over: what it has learned
-# of the epochs so far (early stopping's best score, misses and best
-# weights; a scoring callback's best score, behind the ``*_best`` flags of
-# the history).
-_CALLBACK_STATE: tuple[tuple[type, tuple[str, ...]], ...] = (
-    (EarlyStopping, ("misses_", "dynamic_threshold_", "best_epoch_", "best_model_weights_")),
-    (EpochScoring, ("best_score_",)),
-    (BatchScoring, ("best_score_",)),
-    (PassthroughScoring, ("best_score_",)),
-)
+# 3: the training state of sktorch._engine._state, under "training".
+CHECKPOINT_VERSION = 3
 
 
 def new_run_dir(root: str | os.PathLike) -> Path:
@@ -61,93 +45,12 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"Cannot store {type(value).__name__} {value!r} of the history in a checkpoint.")
 
 
-def describe(value: Any) -> str:
-    """A hyperparameter's value as text that two processes agree on: the
-    repr of plain values, the qualified name of classes and functions, the
-    type's name for objects without a repr of their own."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return repr(value)
-    if isinstance(value, (tuple, list)):
-        inner = ", ".join(describe(v) for v in value)
-        if isinstance(value, list):
-            return f"[{inner}]"
-        return f"({inner},)" if len(value) == 1 else f"({inner})"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{describe(k)}: {describe(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, functools.partial):
-        args = [describe(a) for a in value.args] + [f"{k}={describe(v)}" for k, v in value.keywords.items()]
-        return f"partial({describe(value.func)}, {', '.join(args)})"
-    if inspect.isclass(value) or inspect.isroutine(value):
-        return f"{getattr(value, '__module__', '?')}.{getattr(value, '__qualname__', repr(value))}"
-    if isinstance(value, (os.PathLike, torch.device)):
-        return str(value)
-    if type(value).__repr__ is not object.__repr__:
-        return repr(value)
-    return f"<{type(value).__module__}.{type(value).__qualname__} object>"
-
-
-def trajectory_hyperparameters(estimator: Any) -> dict[str, str]:
-    """The hyperparameters of ``estimator`` a resumed fit must keep, described."""
-    return {
-        name: describe(value)
-        for name, value in sorted(estimator.get_params(deep=False).items())
-        if name not in FREE_HYPERPARAMETERS and not name.startswith(FREE_PREFIXES)
-    }
-
-
-def _stateful_callbacks(net) -> dict[str, tuple[Any, tuple[str, ...]]]:
-    """Name -> (callback, the attributes of its state), for the callbacks of
-    ``net`` whose state a resumed fit must take over."""
-    found = {}
-    for name, callback in net.callbacks_:
-        for kind, attributes in _CALLBACK_STATE:
-            if isinstance(callback, kind):
-                found[name] = (callback, attributes)
-                break
-    return found
-
-
-def _callback_states(net) -> dict[str, dict[str, Any]]:
-    states = {}
-    for name, (callback, attributes) in _stateful_callbacks(net).items():
-        state = {}
-        for attribute in attributes:
-            value = getattr(callback, attribute, None)
-            state[attribute] = value.item() if isinstance(value, np.generic) else value
-        states[name] = state
-    return states
-
-
-def _restore_callbacks(net, states: dict[str, dict[str, Any]]) -> None:
-    for name, (callback, _) in _stateful_callbacks(net).items():
-        vars(callback).update(states[name])
-
-
-def _stopped_early(net, states: dict[str, dict[str, Any]]) -> bool:
-    """Whether early stopping had ended the fit at the checkpoint's epoch."""
-    return any(
-        isinstance(callback, EarlyStopping) and states[name]["misses_"] >= callback.patience
-        for name, (callback, _) in _stateful_callbacks(net).items()
-    )
-
-
-def _scheduler_callback(net) -> LRScheduler | None:
-    for _, callback in net.callbacks_:
-        if isinstance(callback, LRScheduler):
-            return callback
-    return None
-
-
-def training_state(net) -> dict[str, Any]:
-    """Everything needed to continue training ``net`` exactly where it is."""
-    scheduler = _scheduler_callback(net)
-    scheduler_state = None
-    if scheduler is not None:
-        scheduler_state = (scheduler.lr_scheduler_.state_dict() if scheduler.lr_scheduler_
-                           is not None else scheduler.lr_scheduler_state_)
-    device = torch.device(net.device)
+def checkpoint_state(net) -> dict[str, Any]:
+    """What a checkpoint file holds: the training state of
+    :func:`~sktorch._engine._state.capture_training_state` (``training``),
+    and the checkpoint's own record: the epochs done, the estimator's class
+    and hyperparameters, the validation split's seed, the module's weights
+    and the history."""
     estimator = net.estimator
     return {
         "version": CHECKPOINT_VERSION,
@@ -158,16 +61,12 @@ def training_state(net) -> dict[str, Any]:
         # The estimator seeds its validation split (and its DataLoader) with
         # the fit's split seed, which it gives the net as loader_seed.
         "split_seed": net.loader_seed,
-        "callbacks": _callback_states(net),
         "module": net.module_.state_dict(),
-        "optimizer": net.optimizer_.state_dict(),
-        "scheduler": scheduler_state,
-        "scaler": net.scaler_.state_dict() if net.scaler_ is not None else None,
         # As JSON text: the history holds NumPy scalars, which a weights-only
         # load (the safe one) refuses.
         "history": json.dumps(list(net.history), default=_plain),
-        "rng_cpu": torch.get_rng_state(),
-        "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+        # Called while training: the global random state is the fit's.
+        "training": capture_training_state(net, rng=rng_state(torch.device(net.device))),
     }
 
 
@@ -241,32 +140,15 @@ def load_training_state(net, state: dict[str, Any]) -> tuple[int, bool]:
             f"The checkpoint {path!r} does not fit this estimator's module (were the "
             f"hyperparameters changed?): {exc}"
         ) from exc
-    net.optimizer_.load_state_dict(state["optimizer"])
-    scheduler = _scheduler_callback(net)
-    if state["scheduler"] is not None:
-        if scheduler is None:
-            raise ValueError(
-                f"The checkpoint {path!r} was written with a learning-rate schedule, "
-                "but this estimator has lr_scheduler=None."
-            )
-        scheduler.lr_scheduler_ = None
-        scheduler.lr_scheduler_state_ = state["scheduler"]
-    if state["scaler"] is not None and net.scaler_ is not None:
-        net.scaler_.load_state_dict(state["scaler"])
-    saved, now = sorted(state["callbacks"]), sorted(_stateful_callbacks(net))
-    if saved != now:
-        raise InvalidParameterError(
-            f"The checkpoint {path!r} (resume_from) holds the state of the callbacks "
-            f"{saved}; this fit has {now}. Resume with the same early_stopping, metrics "
-            "and scoring callbacks."
-        )
-    net.__dict__["_restore_callbacks"] = functools.partial(_restore_callbacks,
-                                                           states=state["callbacks"])
+    rng = restore_training_state(
+        net, state["training"], source=f"the checkpoint {path!r} (resume_from)",
+        error=InvalidParameterError,
+        hint="Resume with the same hyperparameters and early_stopping, metrics and scoring "
+             "callbacks.",
+        at_train_begin=True)
     net.history_ = FastHistory(json.loads(state["history"]))
-    torch.set_rng_state(state["rng_cpu"].cpu())
-    if state["rng_cuda"] is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state(state["rng_cuda"].cpu(), torch.device(net.device))
-    return int(state["epoch"]), _stopped_early(net, state["callbacks"])
+    set_rng_state(rng, torch.device(net.device))
+    return int(state["epoch"]), stopped_early(net, state["training"])
 
 
 class Checkpoint(Callback):
@@ -278,7 +160,10 @@ class Checkpoint(Callback):
     validation split, the state of early stopping (its best score, epochs
     without improvement and best weights) and of the scoring callbacks, and
     the estimator's hyperparameters, so that ``resume_from`` continues a fit
-    exactly, or refuses to when a hyperparameter changed. It is saved once
+    exactly, or refuses to when a hyperparameter changed. The training state
+    (optimizer, schedule, scaler, random state, callbacks) is the one
+    ``sktorch.save(..., include_optimizer=True)`` writes, under ``training``
+    (see ``sktorch._engine._state``). It is saved once
     every callback has taken the epoch in (from the net's
     ``on_epoch_finished``), also when one ends training there, as early
     stopping does. Files are written to a temporary name and renamed, so an
@@ -316,7 +201,7 @@ class Checkpoint(Callback):
         """Save the epoch's state (called by ``SktorchNet`` after every
         callback's ``on_epoch_end``)."""
         path = Path(self.dirname)
-        state = training_state(net)
+        state = checkpoint_state(net)
         atomic_write(path / "last.pt", functools.partial(torch.save, state))
         score = net.history[-1].get(self.monitor)
         if score is not None and score < self.best_:

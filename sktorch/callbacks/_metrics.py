@@ -10,7 +10,7 @@ import torch
 from sklearn.metrics import check_scoring, get_scorer_names
 from skorch.callbacks import Callback
 
-from sktorch._utils._registry import _did_you_mean
+from sktorch._utils._introspect import did_you_mean
 from sktorch.exceptions import InvalidParameterError
 from sktorch.metrics import SCORERS
 
@@ -88,7 +88,7 @@ def resolve_metrics(
                     f"The {param!r} parameter of {owner} got the unknown scorer name "
                     f"{item!r}. Valid names are those of sklearn.metrics.get_scorer_names(): "
                     f"{valid}, and sktorch.metrics.list_scorers()' own: {ours}."
-                    + _did_you_mean(item, valid + ours)
+                    + did_you_mean(item, valid + ours)
                 )
             else:
                 name, scorer = item, item

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback
 
+from sktorch._utils._introspect import uncompiled, uncompiled_name
 from sktorch.exceptions import InvalidParameterError
 
 __all__ = ["TensorBoard", "TensorBoardWarning", "run_name"]
@@ -533,7 +534,7 @@ class TensorBoard(Callback):
         last = self.batches_per_epoch_ is None or self.batches_seen_ == self.batches_per_epoch_
         if last and self._histogram_epoch(net):
             self.gradients_ = {
-                _parameter_name(name): param.grad.detach().float().cpu()
+                uncompiled_name(name): param.grad.detach().float().cpu()
                 for name, param in named_parameters
                 if param.grad is not None
             }
@@ -544,7 +545,7 @@ class TensorBoard(Callback):
         self._log_scalars(net)
         if self._histogram_epoch(net):
             for name, param in net.module_.named_parameters():
-                self._histogram(f"weights/{_parameter_name(name)}", param, epoch)
+                self._histogram(f"weights/{uncompiled_name(name)}", param, epoch)
             for name, grad in (self.gradients_ or {}).items():
                 self._histogram(f"gradients/{name}", grad, epoch)
             self.gradients_ = None
@@ -608,7 +609,7 @@ class TensorBoard(Callback):
 
     def _log_graph(self, net, X: Any) -> None:
         module = net.module_
-        module = getattr(module, "_orig_mod", module)  # the eager module of a compiled one
+        module = uncompiled(module)  # the eager module of a compiled one
         sample = X[:2] if isinstance(X, torch.Tensor) else X
         was_training = module.training
         device = torch.device(net.device)
@@ -728,12 +729,6 @@ def _graph_def(module: torch.nn.Module, inputs: Any) -> tuple[Any, Any]:
     graph_def = GraphDef(node=nodes, versions=VersionDef(producer=22))
     metadata = RunMetadata(step_stats=StepStats(dev_stats=[DeviceStepStats(device="/device:CPU:0")]))
     return graph_def, metadata
-
-
-def _parameter_name(name: str) -> str:
-    """A parameter's name in the module as written, also when the module was
-    compiled (``torch.compile`` wraps it as ``_orig_mod``)."""
-    return name.replace("_orig_mod.", "")
 
 
 def _scalar_tag(key: str) -> str | None:
