@@ -220,7 +220,8 @@ def _forward_by_concatenation(est, X, link=None):
     batch's outputs collected, concatenated, then linked as a whole (per
     view, the views summed and divided); float32 without a link."""
     from sktorch._data._augment import resolve_tta
-    from sktorch._estimators._base import _PREDICT_CHUNK_ROWS, _first_output
+    from sktorch._engine._inference import PREDICT_CHUNK_ROWS as _PREDICT_CHUNK_ROWS
+    from sktorch._engine._inference import first_output as _first_output
     from sktorch._data._tensors import is_dataset
 
     if is_dataset(X):
@@ -268,7 +269,13 @@ def fitted_for_forward():
 
 
 def _link(est):
-    return est._probabilities if isinstance(est, TorchClassifier) else None
+    """The estimator's output function, written out: the reference the
+    inference loop's blocks are compared with."""
+    if not isinstance(est, TorchClassifier):
+        return None
+    if est._sigmoid_output:
+        return lambda logits: torch.cat([1.0 - torch.sigmoid(logits), torch.sigmoid(logits)], 1)
+    return lambda logits: torch.softmax(logits, dim=1)
 
 
 @pytest.mark.parametrize("output", ["sigmoid", "softmax", "raw"])
@@ -277,7 +284,7 @@ def test_forward_matches_concatenating_the_batches_bit_for_bit(fitted_for_forwar
     est = copy.deepcopy(fitted_for_forward[output]).set_params(tta=tta)
     # Several batches of 4096 rows and a partial one.
     X = 3 * np.random.RandomState(1).normal(size=(9000, 6)).astype(np.float32)
-    new = est._forward(X, link=_link(est))
+    new = est._forward(X)
     _assert_same_bits(new, _forward_by_concatenation(est, X, link=_link(est)))
     # An ordinary tensor, not an inference one: callers may modify it.
     assert not new.is_inference()
@@ -300,7 +307,7 @@ def test_forward_on_a_dataset_matches_concatenating_its_batches(fitted_for_forwa
     # the blocks of rows it saw, and gives the same bits.
     est = copy.deepcopy(fitted_for_forward[output]).set_params(**options)
     X = _Rows(3 * np.random.RandomState(2).normal(size=(n, 6)).astype(np.float32))
-    new = est._forward(X, link=_link(est))
+    new = est._forward(X)
     _assert_same_bits(new, _forward_by_concatenation(est, X, link=_link(est)))
     assert len(new) == rows
 

@@ -160,3 +160,119 @@ def test_image_classifier_graph_includes_its_preprocessing(module, kwargs, tmp_p
     for rows in (1, 7):
         batch = X[:rows, None]
         np.testing.assert_allclose(run(path, batch), clf.predict_proba(X[:rows]), atol=1e-5)
+
+
+# ------------------------------------------------- graph == predictions, every tta
+class Dim:
+    """A batch-aware test-time view without an inverse: a dimmer image."""
+
+    batch_aware = True
+
+    def __call__(self, x):
+        return 0.8 * x + 0.1
+
+
+class VFlip:
+    """A batch-aware test-time view that moves pixels and declares its
+    inverse: spatial outputs are flipped back along the height."""
+
+    batch_aware = True
+
+    def __call__(self, x):
+        return x.flip(-2)
+
+    def inverse(self, output):
+        return output.flip(-2) if output.ndim >= 3 else output
+
+
+def _blobs(n=12, size=12, seed=0):
+    """Gray images with a bright rectangle off-centre (class 1) on a noisy
+    background: neither images nor masks are mirror-symmetric."""
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(0.0, 0.3, (n, size, size))
+    y = np.zeros((n, size, size), np.int64)
+    for i in range(n):
+        top, left = rng.integers(0, size // 2, 2)
+        y[i, top : top + rng.integers(2, size // 2), left : left + rng.integers(2, 4)] = 1
+    X[y == 1] = 0.8
+    return X.astype(np.float32), y
+
+
+@pytest.fixture(scope="module")
+def fitted_kinds(iris, cancer):
+    """Each kind of estimator, fitted once (tta is set on copies): the
+    estimator, an X, and that X as the graph takes it."""
+    from sktorch import ImageClassifier, ImageSegmenter
+
+    digits = load_digits()
+    images = (digits.images[:60] / 16).astype(np.float32)
+    blobs, masks = _blobs()
+    rng = np.random.RandomState(0)
+    Xr = rng.normal(size=(60, 5)).astype(np.float32)
+    common = dict(max_epochs=1, random_state=0, device="cpu")
+    kinds = {
+        "multiclass": (TorchClassifier(module__hidden_sizes=(8,), **common).fit(*iris), iris[0]),
+        "binary": (TorchClassifier(criterion="bce", module__hidden_sizes=(8,), **common).fit(
+            cancer[0][:100].astype(np.float32), cancer[1][:100]),
+            cancer[0][:100].astype(np.float32)),
+        "regressor": (TorchRegressor(module__hidden_sizes=(8,), **common).fit(
+            Xr, Xr @ rng.normal(size=5)), Xr),
+        "image": (ImageClassifier("cnn", module__width=4, **common).fit(
+            images, digits.target[:60]), images),
+        "segmenter": (ImageSegmenter(module__depth=1, module__width=8, batch_size=6, lr=0.05,
+                                     **{**common, "max_epochs": 2}).fit(blobs, masks), blobs),
+    }
+    return {kind: (est, X[:5], X[:5, None] if X.ndim == 3 else X[:5])
+            for kind, (est, X) in kinds.items()}
+
+
+@pytest.mark.parametrize("tta", [None, "hflip", "two-views"])
+@pytest.mark.parametrize("kind", ["multiclass", "binary", "regressor", "image", "segmenter"])
+def test_graph_gives_the_estimators_predictions_with_every_tta(fitted_kinds, kind, tta,
+                                                               tmp_path):
+    import copy
+
+    est, X, inputs = fitted_kinds[kind]
+    if tta == "two-views":
+        tta = [VFlip(), "hflip"] if kind == "segmenter" else ["hflip", Dim()]
+    est = copy.deepcopy(est).set_params(tta=tta)
+    path = tmp_path / "model.onnx"
+    sktorch.export_onnx(est, path)
+    expected = est.predict(X) if kind == "regressor" else est.predict_proba(X)
+    got = run(path, inputs)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
+    if kind == "segmenter" and tta is not None:
+        # The mirrored views' scores differ from the input's: an inverse left
+        # out would show.
+        plain = copy.deepcopy(est).set_params(tta=None)
+        mirrored = plain.predict_proba(X[..., ::-1].copy())[..., ::-1]
+        assert np.abs(mirrored - plain.predict_proba(X)).max() > 1e-2
+
+
+def test_check_compares_the_graph_with_predict_proba(fitted_kinds, tmp_path, monkeypatch):
+    # A graph that leaves out the inverse of the mirrored view (as the graph
+    # of sktorch <= 0.x did) agrees with itself, not with predict_proba.
+    import copy
+
+    from sktorch._engine._inference import InferenceModule
+    from sktorch._io import _onnx
+
+    class MirrorWithoutInverse:
+        def __call__(self, x):
+            return x.flip(-1)
+
+        def inverse(self, output):
+            return output
+
+    def wrong_graph(estimator):
+        module = copy.deepcopy(estimator.net_.module_)
+        return InferenceModule(module, estimator._link(), [MirrorWithoutInverse()]).eval()
+
+    est = copy.deepcopy(fitted_kinds["segmenter"][0]).set_params(tta="hflip")
+    monkeypatch.setattr(_onnx, "_inference_graph", wrong_graph)
+    with pytest.raises(OnnxExportError, match=r"on a batch of 1 sample\(s\): largest difference "
+                                              r"0\.\d+ from ImageSegmenter.predict_proba "
+                                              r"\(tolerance 1e-05\)"):
+        sktorch.export_onnx(est, tmp_path / "wrong.onnx")
+    assert list(tmp_path.iterdir()) == []

@@ -43,6 +43,10 @@ class BatchAugment:
         self.transforms = list(transforms)
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+        return self.forward(batch)
+
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        """The batch, transformed by each transform in order."""
         with torch.no_grad():
             for transform in self.transforms:
                 if getattr(transform, "batch_aware", False):
@@ -50,6 +54,17 @@ class BatchAugment:
                 else:
                     batch = torch.stack([transform(sample) for sample in batch])
         return batch
+
+    def inverse(self, output: torch.Tensor) -> torch.Tensor:
+        """Map the module's output for a transformed batch back to the
+        untransformed one, as a test-time view (``tta``) must: each
+        transform's own ``inverse(output)``, in reverse order, where it
+        declares one; identity for the others."""
+        for transform in reversed(self.transforms):
+            inverse = getattr(transform, "inverse", None)
+            if callable(inverse):
+                output = inverse(output)
+        return output
 
     def pair(self, images: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Apply the transforms to a batch of images and their masks together.
@@ -108,8 +123,28 @@ def _plain(tensors: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
 
 
 def hflip(batch: torch.Tensor) -> torch.Tensor:
-    """Mirror images left to right (the last axis)."""
+    """Mirror images left to right (the last axis): the test-time view
+    ``tta='hflip'``.
+
+    As a view it also has ``hflip.forward`` (itself) and
+    ``hflip.inverse(output)``, which maps the module's output for the
+    flipped batch back: a spatial output (more axes than (N, K): the
+    per-pixel scores (N, K, H, W) of a segmenter) is flipped back along its
+    width, so that each pixel's scores average with those of the same pixel
+    of the input; a per-sample output (N, K) or (N,) of a classifier or
+    regressor does not depend on where things are, and is kept as it is.
+    """
     return torch.flip(batch, dims=(-1,))
+
+
+def _hflip_inverse(output: torch.Tensor) -> torch.Tensor:
+    """The output of a flipped batch, mirrored back when spatial."""
+    return torch.flip(output, dims=(-1,)) if output.ndim >= 3 else output
+
+
+# A function (an augment too), with the two methods of a view.
+hflip.forward = hflip
+hflip.inverse = _hflip_inverse
 
 
 def _accepts(transform: Any, name: str) -> bool:
@@ -211,8 +246,33 @@ def _as_class(spec: Any) -> Any:
 
 
 def resolve_tta(spec: Any, owner: str) -> list[Callable[[torch.Tensor], torch.Tensor]]:
-    """The views ``predict`` averages over: the input itself, then one per
-    test-time transform."""
+    """The test-time views of the ``tta`` hyperparameter: ``predict``
+    averages over the input itself, then each of these.
+
+    A view is called on a batch (``view(x)``, or ``view.forward(x)``) and
+    has ``view.inverse(output)``, which maps the module's output for the
+    transformed batch back to the input's frame before the views are
+    averaged. ``'hflip'`` gives :data:`hflip`, whose inverse mirrors a
+    spatial output (a segmenter's per-pixel scores) back and keeps a
+    per-sample one. Any other transform is wrapped in a
+    :class:`BatchAugment` (run on the batch when batch aware, else sample by
+    sample); its inverse is the transform's own ``inverse`` method or
+    attribute, a callable taking the module's output for the whole batch,
+    when it declares one, and the identity otherwise (right for transforms
+    that move no pixels, or for per-sample outputs).
+
+    Parameters
+    ----------
+    spec : 'hflip', callable, list or tuple of them, or None
+        The ``tta`` hyperparameter.
+    owner : str
+        The estimator's class name, for error messages.
+
+    Returns
+    -------
+    views : list
+        One view per item of ``spec``; empty for None.
+    """
     if spec is None:
         return []
     if isinstance(spec, str):

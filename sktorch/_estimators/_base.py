@@ -40,7 +40,7 @@ from sktorch._engine._checks import (
     check_loss_task,
     warn_if_not_converged,
 )
-from sktorch._estimators._build import NetAssembly, _first_output
+from sktorch._estimators._build import NetAssembly
 from sktorch._estimators._continuing import check_and_apply, remember
 from sktorch._data._tensors import (
     EncodedDataset,
@@ -52,13 +52,19 @@ from sktorch._data._tensors import (
 from sktorch._utils._device import resolve_device
 from sktorch._engine._distributed import check_distributed, fit_distributed
 from sktorch._engine._lr_find import LRFinderResult, check_lr_find_arguments, lr_find
+from sktorch._engine._inference import (
+    PREDICT_CHUNK_ROWS,
+    InferenceModule,
+    chunks,
+    run_inference,
+)
 from sktorch._engine._net import PRECISIONS, SktorchNet, TensorDataset
 from sktorch._engine._net_hooks import NetHooksMixin
 from sktorch._engine._plotting import plot_history
 from sktorch._engine._summary import summary
 from sktorch._engine._trim import trim_for_inference
 from sktorch._utils._introspect import did_you_mean
-from sktorch._utils._rng import drawing_from_global_rng, fit_random_state
+from sktorch._utils._rng import fit_random_state
 from sktorch._utils._validation import (
     Interval,
     StrOptions,
@@ -68,10 +74,6 @@ from sktorch._utils._validation import (
 from sktorch.exceptions import InvalidParameterError
 from sktorch.callbacks._needs import check_validation_needs
 from sktorch.callbacks._checkpoint import check_resume, load_training_state, read_checkpoint
-
-# Rows per forward pass at predict time: large enough that per-call overhead
-# vanishes, small enough that memory stays bounded on large inputs.
-_PREDICT_CHUNK_ROWS = 4096
 
 
 class BaseTorchEstimator(NetAssembly, NetHooksMixin, BaseEstimator):
@@ -633,22 +635,29 @@ class BaseTorchEstimator(NetAssembly, NetHooksMixin, BaseEstimator):
         tensor (on the CPU)."""
         return self._input_adapter(self).predict_inputs(X)
 
-    def _forward(self, X: Any, link: Callable[[torch.Tensor], torch.Tensor] | None = None):
-        """Module outputs for X, as one float64 tensor on the CPU: one
-        validation, then batched forward passes under ``torch.inference_mode``.
+    def _link(self) -> str:
+        """The output function of ``predict`` ('identity', 'sigmoid' or
+        'softmax', see :data:`~sktorch._engine._inference.LINKS`): identity
+        here, the outputs as the module gives them."""
+        return "identity"
 
-        The outputs, through float32 (what the module computes under any
-        precision), go through ``link`` (the output function: softmax,
-        sigmoid...) in float64 and into an output allocated once (see
-        :class:`_Predictions`): a large X costs the output and a few
-        blocks of temporaries, not a list of batch outputs, their
-        concatenation and copies of it. With ``tta``, the linked outputs of
-        the input and of each view are averaged.
+    def _inference_module(self, module: nn.Module | None = None) -> InferenceModule:
+        """What predicting computes per batch: the module (the fitted one,
+        or ``module``, e.g. a CPU copy to export), the test-time views of
+        ``tta`` and the output function of :meth:`_link`. The one place
+        prediction resolves them; ``export_onnx`` exports this module."""
+        return InferenceModule(self.net_.module_ if module is None else module, self._link(),
+                               resolve_tta(self.tta, type(self).__name__))
+
+    def _forward(self, X: Any) -> torch.Tensor:
+        """The outputs of :meth:`_inference_module` for X, as one float64
+        tensor on the CPU: one validation, then batched forward passes
+        through the inference loop (:func:`~sktorch._engine._inference.run_inference`).
 
         Returns
         -------
         output : torch.Tensor of shape (n_samples, ...)
-            float64 (or ``link``'s dtype when it returns another one).
+            float64: the linked outputs averaged over the views.
         """
         check_is_fitted(self)
         if is_dataset(X):
@@ -657,23 +666,9 @@ class BaseTorchEstimator(NetAssembly, NetHooksMixin, BaseEstimator):
         else:
             inputs = self._predict_inputs(X)
             n_rows = len(inputs)
-            batches = (inputs[start : start + _PREDICT_CHUNK_ROWS]
-                       for start in range(0, len(inputs), _PREDICT_CHUNK_ROWS))
-        views = resolve_tta(self.tta, type(self).__name__)
-        net = self.net_
-        module = net.module_
-        if module.training:
-            module.eval()
-        predictions = _Predictions(n_rows, len(views) + 1, link)
-        # Test-time transforms may draw from torch's global random state,
-        # which a fit in another thread must not see move.
-        drawing = drawing_from_global_rng() if views else contextlib.nullcontext()
-        with drawing, torch.inference_mode(), net.autocast():
-            for batch in batches:
-                batch = batch.to(net.device)
-                predictions.add([_first_output(module(batch))]
-                                + [_first_output(module(view(batch))) for view in views])
-        return predictions.result(type(self).__name__)
+            batches = chunks(inputs, PREDICT_CHUNK_ROWS)
+        return run_inference(self.net_, batches, n_rows, self._inference_module(),
+                             owner=type(self).__name__)
 
     def _dataset_batches(self, X: Any) -> Any:
         """Batches of the inputs of a Dataset X (items (x, y) or x), checked
@@ -778,114 +773,3 @@ def _to_device(tensors: tuple[torch.Tensor, ...], device: torch.device) -> tuple
     return tuple(t.to(device) for t in tensors)
 
 
-class _Predictions:
-    """The output of ``_forward``, filled batch by batch.
-
-    Each view's module outputs (the input's, then each ``tta`` view's) are
-    staged as float64 in blocks of ``_PREDICT_CHUNK_ROWS`` rows. A full
-    block (and the last one) goes through ``link`` and into its rows of the
-    output, allocated once on the first block, of ``link``'s width and
-    dtype; with several views their linked blocks are summed into those
-    rows, from zero as Python's ``sum`` of them was (0.0 + -0.0 is 0.0),
-    then divided by the number of views.
-
-    ``link`` thus sees blocks of the same rows whatever the loader's batch
-    size, those of the in-memory path: linking each batch on its own would
-    change the last bit of some probabilities with the batch size, for an
-    elementwise kernel (sigmoid) computes the few values past its last full
-    vector register apart. (Softmax works row by row: any blocks give the
-    values of one call on the whole output.)
-
-    Parameters
-    ----------
-    n_rows : int
-        Rows expected (len(X)); the output grows if more come.
-    n_views : int
-        Outputs per batch: 1, plus one per ``tta`` view.
-    link : callable or None
-        Output function, applied to float64 blocks; None for none.
-    """
-
-    def __init__(self, n_rows: int, n_views: int,
-                 link: Callable[[torch.Tensor], torch.Tensor] | None) -> None:
-        self.n_rows = n_rows
-        self.n_views = n_views
-        self.link = link
-        self.stages: list[torch.Tensor] = []
-        self.staged = 0
-        self.output: torch.Tensor | None = None
-        self.filled = 0
-
-    def add(self, outputs: list[torch.Tensor]) -> None:
-        """Stage one batch's outputs, one tensor per view."""
-        outputs = [output.float().cpu() for output in outputs]
-        if not self.stages:
-            # No larger than X: a few rows of large outputs (images) stay small.
-            rows = min(_PREDICT_CHUNK_ROWS, max(self.n_rows, 1))
-            self.stages = [torch.empty((rows, *output.shape[1:]), dtype=torch.float64)
-                           for output in outputs]
-        start, n = 0, len(outputs[0])
-        while start < n:
-            if self.staged == len(self.stages[0]):
-                # More rows than X has (a loader's sampler): full-size blocks.
-                self.stages = [_grown(stage, _PREDICT_CHUNK_ROWS) for stage in self.stages]
-            take = min(n - start, len(self.stages[0]) - self.staged)
-            for stage, output in zip(self.stages, outputs):
-                stage[self.staged : self.staged + take] = output[start : start + take]
-            self.staged += take
-            start += take
-            if self.staged == _PREDICT_CHUNK_ROWS:
-                self._flush()
-
-    def _linked(self, stage: torch.Tensor) -> torch.Tensor:
-        block = stage[: self.staged]
-        return self.link(block) if self.link is not None else block
-
-    def _flush(self) -> None:
-        if not self.staged:
-            return
-        first = self._linked(self.stages[0])
-        rows = self._reserve(first)[self.filled : self.filled + self.staged]
-        if self.n_views == 1:
-            rows.copy_(first)
-        else:
-            rows.zero_()
-            rows += first
-            for stage in self.stages[1:]:
-                rows += self._linked(stage)
-            rows /= self.n_views
-        self.filled += self.staged
-        self.staged = 0
-
-    def _reserve(self, like: torch.Tensor) -> torch.Tensor:
-        """The output, with room for the staged rows: allocated for the rows
-        expected, grown only when a loader yields more than that. Allocated
-        outside inference mode: an ordinary tensor, which callers may modify."""
-        needed = self.filled + self.staged
-        if self.output is None:
-            with torch.inference_mode(False):
-                self.output = torch.empty((max(self.n_rows, needed), *like.shape[1:]),
-                                          dtype=like.dtype)
-        elif needed > len(self.output):
-            with torch.inference_mode(False):
-                self.output = _grown(self.output, max(needed, 2 * len(self.output)))
-        return self.output
-
-    def result(self, owner: str) -> torch.Tensor:
-        """The output, of the rows the batches gave (fewer than expected when
-        the loader dropped some: a view, no copy)."""
-        self._flush()
-        if self.output is None:
-            raise ValueError(
-                f"{owner} got no batch to predict from X: its DataLoader yielded nothing "
-                "(do iterator_valid__ options drop the samples?)."
-            )
-        return self.output if self.filled == len(self.output) else self.output[: self.filled]
-
-
-def _grown(tensor: torch.Tensor, rows: int) -> torch.Tensor:
-    """A copy of ``tensor`` with room for ``rows`` rows (the first ones its
-    own, the rest uninitialized)."""
-    grown = torch.empty((rows, *tensor.shape[1:]), dtype=tensor.dtype)
-    grown[: len(tensor)] = tensor
-    return grown

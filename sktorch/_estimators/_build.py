@@ -30,6 +30,7 @@ from torch import nn
 from sktorch._data._augment import resolve_augment, resolve_tta
 from sktorch._data._batches import batch_sizes, loader_options
 from sktorch._engine._checks import NonFiniteLossCheck, check_scheduler_options
+from sktorch._engine._inference import first_output
 from sktorch._engine._net import SktorchNet, TensorDataset
 from sktorch._utils._introspect import accepted_arguments, check_options
 from sktorch.callbacks import (
@@ -357,7 +358,7 @@ class NetAssembly:
         module.eval()
         try:
             with torch.no_grad():
-                output = _first_output(module(sample.to(net.device)))
+                output = first_output(module(sample.to(net.device)))
         except Exception as exc:
             raise ValueError(
                 f"The module of {owner} failed on a batch of shape "
@@ -389,8 +390,3 @@ class NetAssembly:
     def _output_reason(self, n_outputs: int) -> str:
         return f"{n_outputs} outputs"
 
-
-def _first_output(output: Any) -> torch.Tensor:
-    """A module may return a tuple (e.g. logits and auxiliary outputs); the
-    first element is the prediction."""
-    return output[0] if isinstance(output, (tuple, list)) else output

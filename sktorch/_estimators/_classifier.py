@@ -66,13 +66,13 @@ class LabelsMixin:
         defaults = {"mode": "binary" if n_classes == 2 else "multiclass", "batch": True}
         return accepted_arguments(criterion_cls, defaults)
 
-    def _probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+    def _link(self) -> str:
+        """The output function of ``predict_proba``: 'identity' for a module
+        that outputs probabilities, 'sigmoid' for one logit (a binary loss),
+        else 'softmax'."""
         if self._probability_output:
-            return logits
-        if self._sigmoid_output:
-            positive = torch.sigmoid(logits)
-            return torch.cat([1.0 - positive, positive], dim=1)
-        return torch.softmax(logits, dim=1)
+            return "identity"
+        return "sigmoid" if self._sigmoid_output else "softmax"
 
 
 class TorchClassifier(LabelsMixin, ClassifierMixin, BaseTorchEstimator):
@@ -251,7 +251,7 @@ class TorchClassifier(LabelsMixin, ClassifierMixin, BaseTorchEstimator):
         proba : ndarray of shape (n_samples, n_classes)
             Probabilities in the order of ``classes_``; each row sums to 1.
         """
-        return self._forward(X, link=self._probabilities).numpy()
+        return self._forward(X).numpy()
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted labels for X, as they were given in ``y`` at fit.

@@ -121,6 +121,9 @@ module : str, nn.Module class or nn.Module instance, default='mlp'
         Test-time augmentation: predictions are the average, over the input
         and each of its transformed views, of the probabilities (classifiers)
         or outputs (regressors). 'hflip' adds the left-right mirror image.
+        A view's output is first mapped back by the transform's
+        ``inverse(output)`` method when it has one ('hflip' mirrors a
+        segmenter's per-pixel scores back).
     compile : bool, default=False
         Compile the module (and loss) with ``torch.compile``; options go as
         ``compile__<name>``, e.g. ``compile__mode='max-autotune'``. The first

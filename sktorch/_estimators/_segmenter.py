@@ -13,14 +13,14 @@ from sklearn.base import ClassifierMixin
 from skorch.utils import params_for
 from torch import nn
 
-from sktorch._data._augment import hflip, resolve_tta
+from sktorch._data._targets import MaskTarget
+from sktorch._engine._inference import PREDICT_CHUNK_ROWS, chunks, run_inference
 from sktorch._estimators._base import BaseTorchEstimator
 from sktorch._estimators._classifier import LabelsMixin
 from sktorch._estimators._image import ImageMixin
 from sktorch._estimators._params import fill_doc
-from sktorch._data._targets import MaskTarget
-from sktorch._utils._validation import check_is_fitted
 from sktorch._utils._introspect import accepted_arguments, did_you_mean, uncompiled
+from sktorch._utils._validation import check_is_fitted
 from sktorch.exceptions import InvalidParameterError
 from sktorch.metrics import mean_iou
 from sktorch.models import SEGMENTATION_MODELS
@@ -164,8 +164,10 @@ class ImageSegmenter(ImageMixin, LabelsMixin, ClassifierMixin, BaseTorchEstimato
     only and must not move pixels.
 
     ``tta='hflip'`` averages the probabilities of each image and of its
-    mirror image, mirrored back; other test-time transforms must not move
-    pixels (their outputs are averaged as they are).
+    mirror image, mirrored back. Another test-time transform that moves
+    pixels must declare how to move the scores back: an ``inverse(output)``
+    method or attribute, called on the module's scores (N, K, H, W) for the
+    transformed batch; without one its scores are averaged as they are.
 
     ``score`` is the mean IoU over ``classes_``
     (:func:`sktorch.metrics.mean_iou`); a class absent from both the true
@@ -327,7 +329,7 @@ class ImageSegmenter(ImageMixin, LabelsMixin, ClassifierMixin, BaseTorchEstimato
             Channel k is the probability of ``classes_[k]``; they sum to 1
             over the classes at every pixel.
         """
-        return self._segment(X, lambda proba: proba).numpy()
+        return self._segment(X).numpy()
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted masks, labels as they were given in ``y`` at fit.
@@ -342,7 +344,7 @@ class ImageSegmenter(ImageMixin, LabelsMixin, ClassifierMixin, BaseTorchEstimato
         masks : ndarray of shape (n_samples, H, W)
             The most probable class of every pixel, from ``classes_``.
         """
-        index = self._segment(X, lambda proba: proba.argmax(dim=1)).numpy()
+        index = self._segment(X, self._decode).numpy()
         return self.classes_[index]
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
@@ -376,35 +378,26 @@ class ImageSegmenter(ImageMixin, LabelsMixin, ClassifierMixin, BaseTorchEstimato
         adapt_targets.check_seen(masks)
         return float(mean_iou(masks, y_pred, labels=self.classes_))
 
-    def _segment(self, X: Any, reduce: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
-        """``reduce`` of the probabilities (N, K, H, W) of the images of X,
-        chunk by chunk (with ``tta``, averaged over the views, a mirrored
-        view's scores mirrored back), gathered on the CPU."""
+    def _decode(self, proba: torch.Tensor) -> torch.Tensor:
+        """Class indices (N, H, W) of probabilities (N, K, H, W): the most
+        probable class of every pixel."""
+        return proba.argmax(dim=1)
+
+    def _segment(self, X: Any, reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                 ) -> torch.Tensor:
+        """The probabilities (N, K, H, W) of the images of X (or their
+        ``reduce``), from the inference loop: float32, chunks of about a
+        million pixels, each linked, averaged over the views and reduced on
+        the device, then gathered on the CPU."""
         check_is_fitted(self)
-        owner = type(self).__name__
         inputs = self._predict_inputs(X)
-        views = resolve_tta(self.tta, owner)
-        net = self.net_
-        module = net.module_
-        if module.training:
-            module.eval()
         # Chunks of at least a training batch, or about a million pixels.
         pixels = max(1, inputs.shape[-2] * inputs.shape[-1])
-        chunk = max(1, min(4096, max(int(self.batch_size), 2**20 // pixels)))
-        results = []
-        with torch.inference_mode(), net.autocast():
-            for start in range(0, len(inputs), chunk):
-                batch = inputs[start : start + chunk].to(net.device)
-                proba = self._probabilities(module(batch).float())
-                for view in views:
-                    output = module(view(batch)).float()
-                    if view is hflip:
-                        output = hflip(output)
-                    proba = proba + self._probabilities(output)
-                if views:
-                    proba = proba / (len(views) + 1)
-                results.append(reduce(proba).cpu())
-        return torch.cat(results)
+        chunk = max(1, min(PREDICT_CHUNK_ROWS, max(int(self.batch_size), 2**20 // pixels)))
+        return run_inference(self.net_, chunks(inputs, chunk), len(inputs),
+                             self._inference_module(), owner=type(self).__name__,
+                             chunk_rows=chunk, dtype=torch.float32, on_device=True,
+                             reduce=reduce)
 
     def _output_reason(self, n_outputs):
         if self._sigmoid_output:
@@ -573,15 +566,16 @@ class ImageSegmenter(ImageMixin, LabelsMixin, ClassifierMixin, BaseTorchEstimato
             return
         module = net.module_
         module = uncompiled(module)
-        was_training = module.training
-        module.eval()
-        try:
-            with torch.no_grad():
-                device = next(module.parameters()).device
-                scores = module(images.to(device)).float().cpu()
-        finally:
-            module.train(was_training)
-        predicted = (scores[:, 0] > 0).long() if self._sigmoid_output else scores.argmax(1)
+        device = torch.device(net.device)
+        # As predict shows them: the inference loop, the module put back in
+        # training mode afterwards, and the fit's random stream forked, so
+        # that random test-time views do not change the training.
+        with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+            predicted = run_inference(
+                net, [images], len(images), self._inference_module(module),
+                owner=type(self).__name__, chunk_rows=max(len(images), 1),
+                dtype=torch.float32, on_device=True, reduce=self._decode, restore_mode=True,
+            )
         true = (targets[:, 0] if targets.ndim == 4 else targets).long()
         palette = _PALETTE[torch.arange(max(len(self.classes_), 1)) % len(_PALETTE)]
         # Ignored pixels (e.g. -100 brought in by a rotation's fill) show white.

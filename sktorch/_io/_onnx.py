@@ -3,10 +3,13 @@
 Uses torch's ``torch.export``-based exporter (``torch.onnx.export(...,
 dynamo=True)``), which needs ``onnxscript``: the TorchScript-based exporter is
 deprecated since torch 2.9 and slated for removal, and it fixes the batch size
-of a graph whose ``forward`` reads ``len(x)``. Every export is checked with
-onnxruntime on two batch sizes other than the traced one before the file is
-written, so a graph that silently kept a fixed batch size, or computes
-something else than the module, is an error rather than a broken file.
+of a graph whose ``forward`` reads ``len(x)``. What is exported is the
+estimator's own inference module, the one its ``predict`` runs. Every export
+is checked with onnxruntime, on two batch sizes other than the traced one,
+against the estimator's ``predict_proba`` (``predict`` for a regressor)
+before the file is written, so a graph that silently kept a fixed batch size,
+or computes something else than the estimator, is an error rather than a
+broken file.
 """
 
 from __future__ import annotations
@@ -19,11 +22,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.base import is_classifier
 from torch import nn
 
 from sktorch._utils._atomic import atomic_write
-from sktorch._data._augment import resolve_tta
 from sktorch._version import __version__
 from sktorch._utils._validation import check_is_fitted
 from sktorch.exceptions import OnnxExportError
@@ -36,7 +37,9 @@ DEFAULT_OPSET = 18
 
 INPUT_NAME = "input"
 
-
+# Largest difference (absolute, and relative to the value) allowed between
+# the exported graph and the estimator's own predictions.
+CHECK_TOLERANCE = 1e-5
 
 
 def export_onnx(estimator: Any, path: str | os.PathLike, *, opset: int | None = None) -> None:
@@ -47,20 +50,25 @@ def export_onnx(estimator: Any, path: str | os.PathLike, *, opset: int | None = 
     (regressors) returns: the softmax of the logits, ``[1 - p, p]`` with
     ``p`` the sigmoid of the one logit of a binary (``'bce'``) classifier,
     or the outputs as they are for a regressor. Test-time augmentation
-    (``tta``) is part of the graph too.
+    (``tta``) is part of the graph too, each view's output mapped back as
+    ``predict`` does (an ``ImageSegmenter``'s mirrored scores mirrored back):
+    the graph is the estimator's own inference module.
 
     The input is named ``'input'``: float32 of shape ``(batch, *shape)``
     where ``shape`` is one sample as the module takes it (``(n_features,)``
     for tabular data), with a dynamic batch axis. The output is
-    ``'probabilities'`` of shape ``(batch, n_classes)`` in the order of
-    ``classes_``, or ``'predictions'`` of the shape ``predict`` returns.
+    ``'probabilities'`` of the shape ``predict_proba`` returns (``(batch,
+    n_classes)``, or ``(batch, n_classes, H, W)`` for an ``ImageSegmenter``)
+    in the order of ``classes_``, or ``'predictions'`` of the shape
+    ``predict`` returns.
     The model's metadata holds the estimator's class, its ``classes_`` and
     ``feature_names_in_`` (as JSON) and the sktorch version.
 
     Parameters
     ----------
     estimator : fitted sktorch estimator
-        A fitted ``TorchClassifier``, ``TorchRegressor`` or ``ImageClassifier``.
+        A fitted ``TorchClassifier``, ``TorchRegressor``, ``ImageClassifier``
+        or ``ImageSegmenter``.
     path : str or path-like
         The ``.onnx`` file to write; written to a temporary name in the same
         directory, checked, then renamed.
@@ -73,9 +81,12 @@ def export_onnx(estimator: Any, path: str | os.PathLike, *, opset: int | None = 
     ImportError
         If onnx, onnxscript or onnxruntime is missing: ``pip install sktorch[onnx]``.
     OnnxExportError
-        If torch cannot export the module, or the exported graph gives other
-        values than the module on batches of 1 and 3 samples (for instance
-        a ``forward`` that fixes the batch size).
+        If torch cannot export the module, or the exported graph gives
+        values farther than 1e-5 from the estimator's ``predict_proba``
+        (``predict`` for a regressor) on batches of 1 and 3 samples (for
+        instance a ``forward`` that fixes the batch size, or a test-time
+        view that cannot be traced); the message names the largest
+        difference.
 
     See Also
     --------
@@ -115,8 +126,8 @@ def export_onnx(estimator: Any, path: str | os.PathLike, *, opset: int | None = 
             f"Cannot export to {str(path)!r}: the directory {str(path.parent)!r} does not exist."
         )
     opset = DEFAULT_OPSET if opset is None else opset
-    graph = _InferenceGraph.of(estimator)
-    output_name = "probabilities" if graph.link != "identity" else "predictions"
+    graph = _inference_graph(estimator)
+    output_name = "probabilities" if hasattr(estimator, "predict_proba") else "predictions"
     sample = torch.zeros((2, *estimator._input_shape))
     try:
         program = torch.onnx.export(
@@ -138,7 +149,7 @@ def export_onnx(estimator: Any, path: str | os.PathLike, *, opset: int | None = 
     _name_batch_axis(model, owner)
     onnx.helper.set_model_props(model, _metadata(estimator, output_name))
     data = model.SerializeToString()
-    _check_graph(ort, data, graph, estimator._input_shape, output_name, owner)
+    _check_graph(ort, data, estimator, output_name)
     atomic_write(path, lambda stream: stream.write(data))
 
 
@@ -155,57 +166,18 @@ def _import_onnx():
     return onnx, ort
 
 
-class _InferenceGraph(nn.Module):
-    """The module, then the estimator's output function, averaged over the
-    test-time views as ``predict`` does."""
-
-    def __init__(self, module: nn.Module, link: str, views: list[Any], ravel: bool) -> None:
-        super().__init__()
-        self.module = module
-        self.link = link
-        # A plain list: views are callables (transforms without weights), not
-        # submodules of the exported model.
-        self.views = list(views)
-        self.ravel = ravel
-
-    @classmethod
-    def of(cls, estimator: Any) -> _InferenceGraph:
-        module = estimator.net_.module_
-        module = getattr(module, "_orig_mod", module)  # torch.compile's wrapper
-        module = copy.deepcopy(module).to("cpu").eval()
-        if is_classifier(estimator):
-            if getattr(estimator, "_probability_output", False):
-                link = "probabilities"  # the module's own output: no function
-            elif getattr(estimator, "_sigmoid_output", False):
-                link = "sigmoid"
-            else:
-                link = "softmax"
-            ravel = False
-        else:
-            link = "identity"
-            ravel = bool(getattr(estimator, "_y_was_1d", False))
-        views = []
-        if getattr(estimator, "tta", None) is not None:
-            views = resolve_tta(estimator.tta, type(estimator).__name__)
-        return cls(module, link, views, ravel).eval()
-
-    def _output(self, x: torch.Tensor) -> torch.Tensor:
-        output = self.module(x)
-        output = output[0] if isinstance(output, (tuple, list)) else output
-        if self.link == "softmax":
-            return torch.softmax(output, dim=1)
-        if self.link == "sigmoid":
-            positive = torch.sigmoid(output)
-            return torch.cat([1.0 - positive, positive], dim=1)
-        return output
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        output = self._output(x)
-        if self.views:
-            for view in self.views:
-                output = output + self._output(view(x))
-            output = output / (len(self.views) + 1)
-        return output.reshape(-1) if self.ravel else output
+def _inference_graph(estimator: Any) -> nn.Module:
+    """The estimator's inference module (see
+    :class:`~sktorch._engine._inference.InferenceModule`: views, module,
+    inverse views, output function, average) around a CPU copy of its
+    module in eval mode; raveled as ``predict`` ravels the outputs of a
+    regressor fitted on a 1-d y."""
+    module = estimator.net_.module_
+    module = getattr(module, "_orig_mod", module)  # torch.compile's wrapper
+    graph = estimator._inference_module(copy.deepcopy(module).to("cpu"))
+    if getattr(estimator, "_y_was_1d", False):
+        graph = nn.Sequential(graph, nn.Flatten(start_dim=0))
+    return graph.eval()
 
 
 def _name_batch_axis(model: Any, owner: str) -> None:
@@ -242,16 +214,18 @@ def _metadata(estimator: Any, output_name: str) -> dict[str, str]:
     return props
 
 
-def _check_graph(ort: Any, model: bytes, graph: _InferenceGraph, input_shape: tuple[int, ...],
-                 output_name: str, owner: str) -> None:
+def _check_graph(ort: Any, model: bytes, estimator: Any, output_name: str) -> None:
     """Run the exported graph with onnxruntime on batch sizes other than the
-    traced one, and compare with the module."""
+    traced one, and compare it with what the estimator itself predicts
+    (``predict_proba``, or ``predict`` for a regressor) on the same samples."""
+    owner = type(estimator).__name__
     session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
     rng = np.random.default_rng(0)
+    method = "predict_proba" if output_name == "probabilities" else "predict"
     for n in (1, 3):
-        x = rng.standard_normal((n, *input_shape)).astype(np.float32)
-        with torch.no_grad():
-            expected = graph(torch.from_numpy(x)).numpy()
+        # Values in [0, 1): valid module inputs for tabular and image estimators.
+        x = rng.random((n, *estimator._input_shape), dtype=np.float32)
+        expected = _predicted(estimator, method, x)
         try:
             (got,) = session.run([output_name], {INPUT_NAME: x})
         except Exception as exc:
@@ -262,8 +236,9 @@ def _check_graph(ort: Any, model: bytes, graph: _InferenceGraph, input_shape: tu
             ) from exc
         if got.shape != expected.shape:
             difference = f"output shape {got.shape} instead of {expected.shape}"
-        elif not np.allclose(got, expected, rtol=1e-3, atol=1e-4):
-            difference = f"largest difference {np.max(np.abs(got - expected)):.3g}"
+        elif not np.allclose(got, expected, rtol=CHECK_TOLERANCE, atol=CHECK_TOLERANCE):
+            difference = (f"largest difference {np.max(np.abs(got - expected)):.3g} from "
+                          f"{owner}.{method} (tolerance {CHECK_TOLERANCE:g})")
         else:
             continue
         raise OnnxExportError(
@@ -271,3 +246,24 @@ def _check_graph(ort: Any, model: bytes, graph: _InferenceGraph, input_shape: tu
             f"sample(s): {difference}. Does the module's forward depend on the batch size, "
             "or behave differently when traced?"
         )
+
+
+def _predicted(estimator: Any, method: str, inputs: np.ndarray) -> np.ndarray:
+    """``estimator.<method>`` of the module inputs ``inputs``, given as an X
+    that the estimator reads back as them (``_decode_inputs``), in float32
+    as the graph computes (mixed precision is not exported)."""
+    X = estimator._decode_inputs(torch.from_numpy(inputs) if inputs.ndim == 4 else inputs)
+    names = getattr(estimator, "feature_names_in_", None)
+    if names is not None and getattr(X, "ndim", None) == 2:
+        import pandas as pd
+
+        X = pd.DataFrame(X, columns=names)  # as fitted: no feature-name warning
+    net = estimator.net_
+    precision = net.precision
+    if precision == "32":
+        return np.asarray(getattr(estimator, method)(X))
+    net.precision = "32"
+    try:
+        return np.asarray(getattr(estimator, method)(X))
+    finally:
+        net.precision = precision
