@@ -41,6 +41,9 @@ class TargetAdapter:
     joint_checks: dict[str, Any] = {}
     #: Why the estimator refuses a torch Dataset X, or None if it takes one.
     refuses_datasets: str | None = None
+    #: Whether a target moves with its input through ``augment`` (a mask
+    #: with its image), rather than staying as it is (a label).
+    augment_with_inputs: bool = False
 
     def __init__(self, estimator: Any) -> None:
         self.estimator = estimator
@@ -216,6 +219,7 @@ MASK_HELP = (
 class MaskTarget(_Labels):
     """y as one mask of class labels per image, at the image's height and width."""
 
+    augment_with_inputs = True
     refuses_datasets = (
         "{owner} does not take a torch Dataset yet: pass the images "
         "and masks as arrays (or tensors, PIL images, file paths) X and y."

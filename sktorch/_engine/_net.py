@@ -639,5 +639,5 @@ class SktorchNet(NetHooks, NeuralNet):
             iterator = ShardedBatches(iterator, *self._shard)
         if training and self.augment is not None:
             return AugmentedBatches(iterator, self.augment, _as_device(self.device),
-                                    joint=getattr(self, "augment_targets", False))
+                                    joint=self.augment_targets)
         return iterator

@@ -43,9 +43,7 @@ __all__ = [
     "describe",
     "free_on_resume",
     "restore_training_state",
-    "rng_state",
     "scheduler_callback",
-    "set_rng_state",
     "stopped_early",
     "trajectory_hyperparameters",
 ]
@@ -183,25 +181,6 @@ def scheduler_callback(net: Any) -> Any:
 
 
 # ------------------------------------------------------------------ random state
-def rng_state(device: torch.device) -> dict[str, Any]:
-    """The global torch random state now, as estimators record it: the CPU
-    generator's, and on a CUDA ``device`` that device's generator's."""
-    state: dict[str, Any] = {"cpu": torch.get_rng_state()}
-    if device.type == "cuda":
-        index = device.index or 0
-        state["cuda"] = torch.cuda.get_rng_state(index)
-        state["cuda_index"] = index
-    return state
-
-
-def set_rng_state(state: dict[str, Any], device: torch.device) -> None:
-    """Set the global torch random state to ``state`` (of :func:`rng_state`);
-    its CUDA part goes to ``device`` when that is a CUDA device."""
-    torch.set_rng_state(state["cpu"].cpu())
-    if "cuda" in state and device.type == "cuda" and torch.cuda.is_available():
-        torch.cuda.set_rng_state(state["cuda"].cpu(), device.index or 0)
-
-
 def _is_rng_state(value: Any) -> bool:
     def generator(tensor: Any) -> bool:
         return isinstance(tensor, torch.Tensor) and tensor.dtype == torch.uint8 and tensor.dim() == 1

@@ -17,57 +17,46 @@ import contextlib
 import functools
 import inspect
 import os
-from numbers import Integral, Real
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, clone
-from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from skorch.helper import predefined_split
-from skorch.utils import params_for
 from torch import nn
 
-from sktorch._data._augment import resolve_tta
 from sktorch._data._batches import check_iterator_options
 from sktorch._data._inputs import ArrayInput, InputAdapter
+from sktorch._data._split import split_validation
 from sktorch._data._targets import TargetAdapter
 from sktorch._engine._checks import (
-    NONFINITE_LOSS_POLICIES,
     check_callbacks,
     check_loss_task,
     warn_if_not_converged,
 )
 from sktorch._estimators._build import NetAssembly
+from sktorch._estimators._params import COMMON_CONSTRAINTS
+from sktorch._estimators._predict import Predicting
 from sktorch._estimators._continuing import check_and_apply, remember
 from sktorch._data._tensors import (
     EncodedDataset,
-    InputsOf,
     collect_targets,
     is_dataset,
     split_item,
 )
-from sktorch._utils._device import resolve_device
+from sktorch._utils._device import resolve_device, to_device_if_room
 from sktorch._engine._distributed import check_distributed, fit_distributed
 from sktorch._engine._lr_find import LRFinderResult, check_lr_find_arguments, lr_find
-from sktorch._engine._inference import (
-    PREDICT_CHUNK_ROWS,
-    InferenceModule,
-    chunks,
-    run_inference,
-)
-from sktorch._engine._net import PRECISIONS, SktorchNet, TensorDataset
+from sktorch._engine._net import SktorchNet, TensorDataset
 from sktorch._engine._net_hooks import NetHooksMixin
 from sktorch._engine._plotting import plot_history
 from sktorch._engine._summary import summary
 from sktorch._engine._trim import trim_for_inference
 from sktorch._utils._introspect import did_you_mean
-from sktorch._utils._rng import fit_random_state
+from sktorch._utils._rng import fit_random_state, rng_state, set_rng_state
 from sktorch._utils._validation import (
-    Interval,
-    StrOptions,
     as_array_input,
     check_is_fitted,
 )
@@ -76,7 +65,7 @@ from sktorch.callbacks._needs import check_validation_needs
 from sktorch.callbacks._checkpoint import check_resume, load_training_state, read_checkpoint
 
 
-class BaseTorchEstimator(NetAssembly, NetHooksMixin, BaseEstimator):
+class BaseTorchEstimator(NetAssembly, Predicting, NetHooksMixin, BaseEstimator):
     """Base class of sktorch estimators; not meant to be used directly.
 
     Subclasses set the task: how targets are encoded, how many outputs the
@@ -87,38 +76,7 @@ class BaseTorchEstimator(NetAssembly, NetHooksMixin, BaseEstimator):
     its own (see :meth:`_get_param_names`).
     """
 
-    _parameter_constraints: dict = {
-        "module": [str, type, nn.Module],
-        "criterion": [str, type, nn.Module],
-        "optimizer": [str, type],
-        "lr": [Interval(Real, 0, None, closed="neither")],
-        "lr_scheduler": [str, type, callable, None],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "device": [str, torch.device],
-        "strategy": [StrOptions({"ddp"}), None],
-        "devices": [Interval(Integral, 1, None, closed="left"), None],
-        "precision": [StrOptions(set(PRECISIONS))],
-        "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
-        "accumulate_grad_batches": [Interval(Integral, 1, None, closed="left")],
-        "on_nonfinite_loss": [StrOptions(set(NONFINITE_LOSS_POLICIES))],
-        "init": [str, callable, None],
-        "freeze": [tuple, list, None],
-        "augment": [str, type, callable, list, tuple, None],
-        "tta": [StrOptions({"hflip"}), callable, list, tuple, None],
-        "compile": ["boolean"],
-        "random_state": ["random_state"],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
-        "early_stopping": [Interval(Integral, 1, None, closed="left"), "boolean", None],
-        "early_stopping_monitor": [str],
-        "metrics": [tuple, list, str, callable, dict, None],
-        "tensorboard": [str, os.PathLike, None],
-        "checkpoint_dir": [str, os.PathLike, None],
-        "resume_from": [str, os.PathLike, None],
-        "warm_start": ["boolean"],
-        "verbose": ["verbose"],
-        "callbacks": [list, None],
-    }
+    _parameter_constraints: dict = dict(COMMON_CONSTRAINTS)
 
     # The fitted state sktorch.save writes and sktorch.load restores, and the
     # only names load writes into an estimator (a file cannot plant an
@@ -541,8 +499,9 @@ class BaseTorchEstimator(NetAssembly, NetHooksMixin, BaseEstimator):
                     check_resume(resume, self)
                     self._split_seed = resume["split_seed"]
             else:
-                self._set_rng_state(self._rng_state)
-            train, valid = self._split(inputs, targets, self._split_seed)
+                set_rng_state(self._rng_state, device)
+            train, valid = split_validation(inputs, targets, self._validation_share(),
+                                            self._split_seed, self._target_adapter(self))
             general = isinstance(inputs, EncodedDataset)
             if initialize:
                 if general:
@@ -568,7 +527,7 @@ class BaseTorchEstimator(NetAssembly, NetHooksMixin, BaseEstimator):
             if general:
                 net.train_split = predefined_split(valid[0]) if valid else None
             else:
-                train, valid = _to_device(train, device), valid and _to_device(valid, device)
+                train, valid = to_device_if_room(train, device), valid and to_device_if_room(valid, device)
                 net.train_split = predefined_split(TensorDataset(*valid)) if valid else None
             net.max_epochs = epochs
             with wrap(net):
@@ -576,119 +535,14 @@ class BaseTorchEstimator(NetAssembly, NetHooksMixin, BaseEstimator):
             # The validation data must not live on in the fitted net (or its
             # pickle); the next warm call continues the same random stream.
             net.train_split = None
-            self._rng_state = self._get_rng_state(cuda)
+            self._rng_state = rng_state(device)
         net.module_.eval()
         return self
-
-    @staticmethod
-    def _get_rng_state(cuda: list[int]) -> dict[str, Any]:
-        state = {"cpu": torch.get_rng_state()}
-        if cuda:
-            state["cuda"] = torch.cuda.get_rng_state(cuda[0])
-            state["cuda_index"] = cuda[0]
-        return state
-
-    @staticmethod
-    def _set_rng_state(state: dict[str, Any]) -> None:
-        torch.set_rng_state(state["cpu"])
-        if "cuda" in state and torch.cuda.is_available():
-            torch.cuda.set_rng_state(state["cuda"], state["cuda_index"])
 
     def _validation_share(self) -> float | None:
         if self.validation_fraction is not None:
             return float(self.validation_fraction)
         return 0.1 if self._patience() is not None else None
-
-    def _split(self, inputs: torch.Tensor, targets: torch.Tensor, seed: int):
-        """Hold out the validation data: tensors are indexed; an
-        :class:`EncodedDataset` is split into two subsets of it."""
-        share = self._validation_share()
-        general = isinstance(inputs, EncodedDataset)
-        if share is None:
-            return ((inputs,) if general else (inputs, targets)), None
-        n_samples = len(inputs)
-        n_valid = int(np.ceil(share * n_samples))
-        if n_valid < 1 or n_samples - n_valid < 1:
-            raise ValueError(
-                f"validation_fraction={share} of {n_samples} samples leaves "
-                f"{n_samples - n_valid} for training and {n_valid} for validation; "
-                "both need at least 1. Use more data or validation_fraction=None "
-                "(and early_stopping=None)."
-            )
-        labels = self._target_adapter(self).stratify(targets)
-        if labels is not None:
-            counts = np.unique(labels, return_counts=True)[1]
-            n_classes = len(counts)
-            if counts.min() < 2 or n_valid < n_classes or n_samples - n_valid < n_classes:
-                labels = None
-        train_idx, valid_idx = train_test_split(
-            np.arange(n_samples), test_size=n_valid, random_state=seed, stratify=labels
-        )
-        if general:
-            return (inputs.subset(train_idx),), (inputs.subset(valid_idx),)
-        train_idx, valid_idx = torch.from_numpy(train_idx), torch.from_numpy(valid_idx)
-        return (inputs[train_idx], targets[train_idx]), (inputs[valid_idx], targets[valid_idx])
-
-    # ------------------------------------------------------------ prediction
-    def _predict_inputs(self, X: Any) -> torch.Tensor:
-        """X validated against the fit and converted to the module's input
-        tensor (on the CPU)."""
-        return self._input_adapter(self).predict_inputs(X)
-
-    def _link(self) -> str:
-        """The output function of ``predict`` ('identity', 'sigmoid' or
-        'softmax', see :data:`~sktorch._engine._inference.LINKS`): identity
-        here, the outputs as the module gives them."""
-        return "identity"
-
-    def _inference_module(self, module: nn.Module | None = None) -> InferenceModule:
-        """What predicting computes per batch: the module (the fitted one,
-        or ``module``, e.g. a CPU copy to export), the test-time views of
-        ``tta`` and the output function of :meth:`_link`. The one place
-        prediction resolves them; ``export_onnx`` exports this module."""
-        return InferenceModule(self.net_.module_ if module is None else module, self._link(),
-                               resolve_tta(self.tta, type(self).__name__))
-
-    def _forward(self, X: Any) -> torch.Tensor:
-        """The outputs of :meth:`_inference_module` for X, as one float64
-        tensor on the CPU: one validation, then batched forward passes
-        through the inference loop (:func:`~sktorch._engine._inference.run_inference`).
-
-        Returns
-        -------
-        output : torch.Tensor of shape (n_samples, ...)
-            float64: the linked outputs averaged over the views.
-        """
-        check_is_fitted(self)
-        if is_dataset(X):
-            n_rows = len(X)
-            batches = self._dataset_batches(X)
-        else:
-            inputs = self._predict_inputs(X)
-            n_rows = len(inputs)
-            batches = chunks(inputs, PREDICT_CHUNK_ROWS)
-        return run_inference(self.net_, batches, n_rows, self._inference_module(),
-                             owner=type(self).__name__)
-
-    def _dataset_batches(self, X: Any) -> Any:
-        """Batches of the inputs of a Dataset X (items (x, y) or x), checked
-        against the fit on the first, loaded by a ``DataLoader`` in order
-        (``batch_size`` samples at a time; ``iterator_valid__`` options
-        apply)."""
-        owner = type(self).__name__
-        if len(X) == 0:
-            raise ValueError(f"{owner} needs at least one sample; the Dataset X is empty.")
-        adapt_inputs = self._input_adapter(self)
-        inputs = X.inputs() if isinstance(X, EncodedDataset) else InputsOf(
-            X, adapt_inputs.sample_converter())
-        adapt_inputs.check_sample(inputs[0], reset=False)
-        options = params_for("iterator_valid", self._option_params())
-        options.pop("shuffle", None)
-        options.setdefault("batch_size", self.batch_size)
-        # Its own generator: without one a DataLoader draws from the user's
-        # global random state, which predicting must not change.
-        options.setdefault("generator", torch.Generator())
-        return torch.utils.data.DataLoader(inputs, **options)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
@@ -761,15 +615,3 @@ class BaseTorchEstimator(NetAssembly, NetHooksMixin, BaseEstimator):
         """skorch ``History``: one dict per epoch (``train_loss``,
         ``valid_loss`` when validating, ``dur``, ...)."""
         return self.net_.history
-
-
-def _to_device(tensors: tuple[torch.Tensor, ...], device: torch.device) -> tuple[torch.Tensor, ...]:
-    """Move the training data to the device once, when it fits there with
-    room to spare; otherwise batches move one at a time as they are used."""
-    if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        if sum(t.numel() * t.element_size() for t in tensors) > free // 4:
-            return tensors
-    return tuple(t.to(device) for t in tensors)
-
-

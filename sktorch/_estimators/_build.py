@@ -199,6 +199,7 @@ class NetAssembly:
             init_options=init_options,
             freeze=freeze,
             augment=augment,
+            augment_targets=self._target_adapter.augment_with_inputs,
             loader_seed=getattr(self, "_split_seed", None),
             **{f"module__{k}": v for k, v in module_options.items()},
             **{k: v for k, v in options.items() if k.startswith(("iterator_train__",

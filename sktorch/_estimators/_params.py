@@ -10,9 +10,17 @@ signatures, and the "default=..." of their docstrings, agree with it.
 
 from __future__ import annotations
 
+import os
+from numbers import Integral, Real
 from typing import Any
 
+import torch
+from torch import nn
+
+from sktorch._engine._checks import NONFINITE_LOSS_POLICIES
+from sktorch._engine._net import PRECISIONS
 from sktorch._estimators._continuing import CONTINUING_DOC
+from sktorch._utils._validation import Interval, StrOptions
 
 COMMON_PARAMETERS_DOC = """\
 module : str, nn.Module class or nn.Module instance, default='mlp'
@@ -292,4 +300,40 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                         "criterion": "cross_entropy"},
     "ImageSegmenter": {**COMMON_DEFAULTS, **_IMAGE_DEFAULTS, "module": "unet",
                        "criterion": "dice_ce", "weights_backbone": None},
+}
+
+
+# The constraints of the hyperparameters every estimator has (scikit-learn
+# validates them at fit); leaves add their own.
+COMMON_CONSTRAINTS: dict = {
+    "module": [str, type, nn.Module],
+    "criterion": [str, type, nn.Module],
+    "optimizer": [str, type],
+    "lr": [Interval(Real, 0, None, closed="neither")],
+    "lr_scheduler": [str, type, callable, None],
+    "max_epochs": [Interval(Integral, 1, None, closed="left")],
+    "batch_size": [Interval(Integral, 1, None, closed="left")],
+    "device": [str, torch.device],
+    "strategy": [StrOptions({"ddp"}), None],
+    "devices": [Interval(Integral, 1, None, closed="left"), None],
+    "precision": [StrOptions(set(PRECISIONS))],
+    "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
+    "accumulate_grad_batches": [Interval(Integral, 1, None, closed="left")],
+    "on_nonfinite_loss": [StrOptions(set(NONFINITE_LOSS_POLICIES))],
+    "init": [str, callable, None],
+    "freeze": [tuple, list, None],
+    "augment": [str, type, callable, list, tuple, None],
+    "tta": [StrOptions({"hflip"}), callable, list, tuple, None],
+    "compile": ["boolean"],
+    "random_state": ["random_state"],
+    "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
+    "early_stopping": [Interval(Integral, 1, None, closed="left"), "boolean", None],
+    "early_stopping_monitor": [str],
+    "metrics": [tuple, list, str, callable, dict, None],
+    "tensorboard": [str, os.PathLike, None],
+    "checkpoint_dir": [str, os.PathLike, None],
+    "resume_from": [str, os.PathLike, None],
+    "warm_start": ["boolean"],
+    "verbose": ["verbose"],
+    "callbacks": [list, None],
 }

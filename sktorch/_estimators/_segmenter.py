@@ -531,12 +531,6 @@ class ImageSegmenter(ImageMixin, LabelsMixin, ClassifierMixin, BaseTorchEstimato
             )
         return output
 
-    def _build_net(self, *args, **kwargs):
-        net = super()._build_net(*args, **kwargs)
-        # Masks move with their images through ``augment``.
-        net.augment_targets = True
-        return net
-
     def _backbone_names(self, module):
         if module.head is None:
             raise InvalidParameterError(

@@ -26,6 +26,7 @@ from torch import nn
 
 from sktorch._utils._atomic import atomic_write
 from sktorch._version import __version__
+from sktorch._utils._introspect import uncompiled
 from sktorch._utils._validation import check_is_fitted
 from sktorch.exceptions import OnnxExportError
 
@@ -173,7 +174,7 @@ def _inference_graph(estimator: Any) -> nn.Module:
     module in eval mode; raveled as ``predict`` ravels the outputs of a
     regressor fitted on a 1-d y."""
     module = estimator.net_.module_
-    module = getattr(module, "_orig_mod", module)  # torch.compile's wrapper
+    module = uncompiled(module)
     graph = estimator._inference_module(copy.deepcopy(module).to("cpu"))
     if getattr(estimator, "_y_was_1d", False):
         graph = nn.Sequential(graph, nn.Flatten(start_dim=0))

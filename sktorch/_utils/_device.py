@@ -42,3 +42,14 @@ def resolve_device(device: str | torch.device, owner: str) -> torch.device:
             "available on this machine. Use device='cpu' or device='auto'."
         )
     return resolved
+
+
+def to_device_if_room(tensors: tuple[torch.Tensor, ...], device: torch.device,
+                      ) -> tuple[torch.Tensor, ...]:
+    """Move the training data to the device once, when it fits there with
+    room to spare; otherwise batches move one at a time as they are used."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        if sum(t.numel() * t.element_size() for t in tensors) > free // 4:
+            return tensors
+    return tuple(t.to(device) for t in tensors)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import torch
 
@@ -55,3 +56,22 @@ def drawing_from_global_rng() -> Iterator[None]:
     would change that fit's stream."""
     with _GLOBAL_RNG_LOCK:
         yield
+
+
+def rng_state(device: torch.device) -> dict[str, Any]:
+    """The global torch random state now, as estimators record it: the CPU
+    generator's, and on a CUDA ``device`` that device's generator's."""
+    state: dict[str, Any] = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        index = device.index or 0
+        state["cuda"] = torch.cuda.get_rng_state(index)
+        state["cuda_index"] = index
+    return state
+
+
+def set_rng_state(state: dict[str, Any], device: torch.device) -> None:
+    """Set the global torch random state to ``state`` (of :func:`rng_state`);
+    its CUDA part goes to ``device`` when that is a CUDA device."""
+    torch.set_rng_state(state["cpu"].cpu())
+    if "cuda" in state and device.type == "cuda" and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["cuda"].cpu(), device.index or 0)

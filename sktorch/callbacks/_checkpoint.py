@@ -18,12 +18,11 @@ from sktorch._engine._net import FastHistory
 from sktorch._engine._state import (
     capture_training_state,
     restore_training_state,
-    rng_state,
-    set_rng_state,
     stopped_early,
     trajectory_hyperparameters,
 )
 from sktorch._utils._atomic import atomic_write
+from sktorch._utils._rng import rng_state, set_rng_state
 from sktorch.exceptions import InvalidParameterError
 
 # 3: the training state of sktorch._engine._state, under "training".
