@@ -251,9 +251,9 @@ def _check_graph(ort: Any, model: bytes, estimator: Any, output_name: str) -> No
 
 def _predicted(estimator: Any, method: str, inputs: np.ndarray) -> np.ndarray:
     """``estimator.<method>`` of the module inputs ``inputs``, given as an X
-    that the estimator reads back as them (``_decode_inputs``), in float32
+    that the estimator reads back as them (``net_.decode_inputs``), in float32
     as the graph computes (mixed precision is not exported)."""
-    X = estimator._decode_inputs(torch.from_numpy(inputs) if inputs.ndim == 4 else inputs)
+    X = estimator.net_.decode_inputs(torch.from_numpy(inputs) if inputs.ndim == 4 else inputs)
     names = getattr(estimator, "feature_names_in_", None)
     if names is not None and getattr(X, "ndim", None) == 2:
         import pandas as pd
