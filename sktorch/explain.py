@@ -16,6 +16,7 @@ from torch import nn
 from torchvision.transforms.v2 import functional as tvf
 
 from sktorch._utils._introspect import did_you_mean, uncompiled
+from sktorch._engine._inference import first_output
 from sktorch._engine._summary import _module_device
 from sktorch._utils._validation import check_is_fitted
 from sktorch.models._image import ImageModel
@@ -220,7 +221,7 @@ def _cam(
             output = module(batch)
             # Grad mode is on again from the hook on: the score is part of
             # the graph that starts at the activation.
-            logits = _first_output(output)
+            logits = first_output(output)
             if captured["calls"] != 1:
                 raise ValueError(
                     f"grad_cam needs a layer that runs exactly once per forward pass; "
@@ -444,14 +445,6 @@ def _some_names(named: dict[str, nn.Module], limit: int = 8) -> str:
     # Shallow names first: the blocks a user is likely to mean.
     names = sorted(order, key=lambda n: (n.count("."), order[n]))[:limit]
     return ", ".join(repr(n) for n in names) + (", ..." if len(order) > limit else "")
-
-
-
-
-
-
-def _first_output(output: Any) -> torch.Tensor:
-    return output[0] if isinstance(output, (tuple, list)) else output
 
 
 def _describe(output: Any) -> str:

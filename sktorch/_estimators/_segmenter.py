@@ -602,14 +602,6 @@ def _out_channels(network: nn.Module, name: str) -> int | None:
     return layer.out_channels if isinstance(layer, nn.Conv2d) else None
 
 
-def _drop_generic_module_doc(doc: str) -> str:
-    """The shared text documents ``module`` for tabular estimators; this
-    class documents its own."""
-    start = doc.find("    module : str, nn.Module class or nn.Module instance, default='mlp'")
-    end = doc.find("    criterion : ", start)
-    return doc if start < 0 or end < 0 else doc[:start] + doc[end:]
-
-
 fill_doc(
     ImageSegmenter,
     criterion="'dice_ce'",
@@ -621,4 +613,3 @@ fill_doc(
         everything. A tuple holds ``fnmatch`` patterns of the ``module_``
         parameter names to freeze (``'model.backbone.*'``).""",
 )
-ImageSegmenter.__doc__ = _drop_generic_module_doc(ImageSegmenter.__doc__)
