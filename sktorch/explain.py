@@ -161,7 +161,7 @@ def grad_cam(
     module = uncompiled(estimator.net_.module_)
     name, chosen = _resolve_layer(module, layer, inputs[:1], owner)
     device = _module_device(module, estimator.net_.device)
-    sigmoid = bool(getattr(estimator, "_sigmoid_output", False))
+    sigmoid = estimator._loss_plan.sigmoid
     batch_size = max(1, int(getattr(estimator, "batch_size", 32)))
 
     modes = {sub: sub.training for sub in module.modules()}

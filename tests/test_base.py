@@ -273,7 +273,7 @@ def _link(est):
     inference loop's blocks are compared with."""
     if not isinstance(est, TorchClassifier):
         return None
-    if est._sigmoid_output:
+    if est._loss_plan.sigmoid:
         return lambda logits: torch.cat([1.0 - torch.sigmoid(logits), torch.sigmoid(logits)], 1)
     return lambda logits: torch.softmax(logits, dim=1)
 

@@ -232,7 +232,10 @@ def test_every_fitted_attribute_is_declared(iris, tmp_path):
     lambda d: d["params"].update(random_state={"__random_state__": [1, 2, 3]}),
     lambda d: d["fitted"].update(n_outputs_="three"),
     lambda d: d["fitted"].update(_input_shape={"__tuple__": [-4]}),
-    lambda d: d["fitted"].update(_sigmoid_output=1),
+    lambda d: d["fitted"].update(_loss_plan={"link": "tanh"}),
+    lambda d: d["fitted"].update(_loss_plan={"link": "sigmoid"}),
+    lambda d: d["fitted"].pop("_loss_plan"),
+    lambda d: d.update(format_version=2) or d["fitted"].update(_sigmoid_output=1),
     lambda d: d["fitted"].update(classes_={"__ndarray__": {"dtype": "<i8", "shape": [5],
                                                            "data": [1]}}),
     lambda d: d["params"].update(lr={"__dtype__": 3}),
@@ -241,7 +244,8 @@ def test_every_fitted_attribute_is_declared(iris, tmp_path):
     lambda d: d.update(training={"optimizer": {"state": 1}}),
     lambda d: d["params"].update(max_epochs={"__tuple__": [{"__object__": 5}]}),
 ], ids=["params-list", "history-dict", "device", "random-state", "n-outputs", "input-shape",
-        "sigmoid-int", "array-shape", "dtype-tag", "n-train", "sizes", "training", "tag-body"])
+        "link-unknown", "link-against-the-loss", "plan-missing", "legacy-flag-int",
+        "array-shape", "dtype-tag", "n-train", "sizes", "training", "tag-body"])
 def test_every_failure_is_an_invalid_file_error(saved, edit):
     path, _, _ = saved
     loaded, _ = load_quietly(crafted(path, edit))

@@ -267,7 +267,7 @@ def test_check_compares_the_graph_with_predict_proba(fitted_kinds, tmp_path, mon
 
     def wrong_graph(estimator):
         module = copy.deepcopy(estimator.net_.module_)
-        return InferenceModule(module, estimator._link(), [MirrorWithoutInverse()]).eval()
+        return InferenceModule(module, estimator._loss_plan.link, [MirrorWithoutInverse()]).eval()
 
     est = copy.deepcopy(fitted_kinds["segmenter"][0]).set_params(tta="hflip")
     monkeypatch.setattr(_onnx, "_inference_graph", wrong_graph)

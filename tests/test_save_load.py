@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import safetensors.torch
 import torch
-from helpers import TwoLayerNet, read_document, rewrite, run_python
+from helpers import SoftmaxNet, TwoLayerNet, read_document, rewrite, run_python
 from sklearn.linear_model import LogisticRegression
 from skorch.callbacks import GradientNormClipping
 from torch import nn
@@ -109,12 +109,51 @@ def test_binary_classifier_and_dataframe_round_trip(tmp_path, cancer):
     est.fit(frame, labels)
     sktorch.save(est, tmp_path / "bin.sktorch")
     loaded = sktorch.load(tmp_path / "bin.sktorch")
-    assert loaded._sigmoid_output is True and loaded.n_outputs_ == 1
+    assert loaded._loss_plan.sigmoid and loaded.n_outputs_ == 1
     np.testing.assert_array_equal(loaded.feature_names_in_, est.feature_names_in_)
     assert loaded.feature_names_in_.dtype == object
     np.testing.assert_array_equal(loaded.predict_proba(frame), est.predict_proba(frame))
     with pytest.warns(UserWarning, match="feature names"):
         loaded.predict(X[:, :6])  # the names are checked as on the original
+
+
+LOSS_PLANS = {
+    # name: (estimator, labels, link, log_output, legacy flags (sigmoid, probabilities))
+    "softmax": (dict(), lambda y: y, "softmax", False, (False, False)),
+    "sigmoid": (dict(criterion="bce"), lambda y: y == 0, "sigmoid", False, (True, False)),
+    "probabilities": (dict(module=SoftmaxNet, criterion="nll"), lambda y: y, "identity", True,
+                      (False, True)),
+}
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["format-3", "format-2-flags"])
+@pytest.mark.parametrize("kind", list(LOSS_PLANS))
+def test_the_loss_plan_round_trips(tmp_path, iris, kind, legacy):
+    """The file keeps the output function; load makes the rest of the plan
+    anew from the hyperparameters. A format-2 file (two flags) still loads."""
+    X, y = iris
+    options, labels, link, log_output, (sigmoid, probabilities) = LOSS_PLANS[kind]
+    est = TorchClassifier(max_epochs=2, lr=0.05, random_state=0, device="cpu", **options)
+    est.fit(X, labels(y))
+    assert (est._loss_plan.link, est._loss_plan.log_output) == (link, log_output)
+    assert est.net_.log_output is log_output
+    path = tmp_path / "plan.sktorch"
+    sktorch.save(est, path, include_optimizer=True)
+    document = read_document(path)
+    assert document["fitted"]["_loss_plan"] == {"link": link}
+    if legacy:
+        document["format_version"] = 2
+        del document["fitted"]["_loss_plan"]
+        document["fitted"].update(_sigmoid_output=sigmoid, _probability_output=probabilities)
+        rewrite(path, document)
+    loaded = sktorch.load(path, trusted=[SoftmaxNet])
+    assert loaded._loss_plan.link == link and loaded._loss_plan.log_output is log_output
+    assert loaded._loss_plan.criterion is est._loss_plan.criterion  # the class, resolved anew
+    assert loaded.net_.log_output is log_output
+    np.testing.assert_array_equal(loaded.predict_proba(X), est.predict_proba(X))
+    loaded.partial_fit(X, labels(y))
+    est.partial_fit(X, labels(y))
+    np.testing.assert_array_equal(loaded.predict_proba(X), est.predict_proba(X))
 
 
 @pytest.mark.parametrize("multi_output", [False, True], ids=["1d", "2d"])

@@ -3,7 +3,8 @@
 An estimator names its adapter class (``_target_adapter``). An adapter says
 how scikit-learn's joint X/y check treats y (``joint_checks``), validates y
 beside the converted X, encodes it into the target tensor and the module's
-output width (recording ``classes_``, ``n_outputs_``...), decodes training
+output width (recording ``classes_``, ``n_outputs_``, the fit's loss plan
+from the estimator's ``_plan_loss``...), decodes training
 targets back into labels for the validation metrics, and gives the labels to
 stratify the validation split on.
 
@@ -59,7 +60,8 @@ class TargetAdapter:
 
     def encode(self, y: Any, classes: Any, reset: bool) -> tuple[torch.Tensor, int]:
         """The training target tensor and the module's output width; with
-        ``reset``, record what the fit learns (``classes_``, ``n_outputs_``)."""
+        ``reset``, record what the fit learns (``classes_``, ``n_outputs_``,
+        ``_loss_plan``)."""
         raise NotImplementedError
 
     def decode(self, targets: torch.Tensor) -> np.ndarray:
@@ -97,6 +99,7 @@ class RegressionTarget(TargetAdapter):
         if reset:
             estimator._y_was_1d = y_was_1d
             estimator.n_outputs_ = targets.shape[1]
+            estimator._loss_plan = estimator._plan_loss()
         elif targets.shape[1] != estimator.n_outputs_:
             raise ValueError(
                 f"y has {targets.shape[1]} target column(s), but {self.owner} "
@@ -127,16 +130,16 @@ class _Labels(TargetAdapter):
             present = self.labels(y)
             labels = present if classes is None else self.labels(np.asarray(classes))
             self._check_classes(present, labels, classes)
-            sigmoid = estimator._uses_sigmoid(len(labels))
-            if sigmoid and len(labels) != 2:
+            plan = estimator._plan_loss(len(labels))
+            if plan.sigmoid and len(labels) != 2:
                 raise ValueError(self._binary_loss_error(len(labels)))
             estimator.classes_ = labels
-            estimator._sigmoid_output = sigmoid
-            estimator.n_outputs_ = 1 if sigmoid else len(labels)
+            estimator._loss_plan = plan
+            estimator.n_outputs_ = 1 if plan.sigmoid else len(labels)
         else:
             self.check_seen(y)
         index = torch.from_numpy(np.searchsorted(estimator.classes_, y).astype(np.int64))
-        if estimator._sigmoid_output:
+        if estimator._loss_plan.sigmoid:
             return index.to(torch.float32).unsqueeze(1), 1
         return index, estimator.n_outputs_
 

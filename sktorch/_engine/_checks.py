@@ -117,12 +117,6 @@ def output_kind(output: torch.Tensor, atol: float = 1e-3) -> str:
     return "scores"
 
 
-def is_nll(criterion: Any) -> bool:
-    """Whether the loss is ``NLLLoss`` (class, subclass or instance)."""
-    cls = criterion if inspect.isclass(criterion) else type(criterion)
-    return issubclass(cls, nn.NLLLoss)
-
-
 def check_output_fits_loss(kind: str, criterion: Any, options: dict[str, Any], spec: Any,
                            owner: str) -> None:
     """Refuse a module whose output (of ``kind``, see :func:`output_kind`)

@@ -22,18 +22,14 @@ import torch
 from torch import nn
 
 from sktorch._utils._rng import drawing_from_global_rng
+from sktorch.losses._plan import LINKS
 
-__all__ = ["LINKS", "PREDICT_CHUNK_ROWS", "InferenceModule", "chunks", "first_output",
+__all__ = ["PREDICT_CHUNK_ROWS", "InferenceModule", "chunks", "first_output",
            "run_inference"]
 
 # Rows of X per forward pass of an in-memory X, and per block the link sees.
 PREDICT_CHUNK_ROWS = 4096
 
-#: The output functions: the module's outputs as they are ('identity': a
-#: regressor, or a classifier whose module gives probabilities), the
-#: sigmoid of one logit as the two columns ``[1 - p, p]`` ('sigmoid': a
-#: binary loss), or a softmax over axis 1 ('softmax').
-LINKS = ("identity", "sigmoid", "softmax")
 
 
 def first_output(output: Any) -> torch.Tensor:
@@ -56,7 +52,9 @@ class InferenceModule(nn.Module):
     module : nn.Module
         The fitted network.
     link : {'identity', 'sigmoid', 'softmax'}, default='identity'
-        The output function (see :data:`LINKS`).
+        The output function: the module's outputs as they are, the sigmoid
+        of one logit as the two columns ``[1 - p, p]``, or a softmax over
+        axis 1 (see :class:`sktorch.losses._plan.LossPlan`).
     views : sequence, default=()
         Test-time views (:func:`sktorch._data._augment.resolve_tta`): each
         called on a batch, with ``inverse(output)``.

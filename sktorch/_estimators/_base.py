@@ -84,7 +84,7 @@ class BaseTorchEstimator(NetAssembly, Predicting, NetHooksMixin, BaseEstimator):
     # ``checkpoint_path_`` names a directory of the machine that fitted.
     _fitted_attributes: tuple[str, ...] = (
         "n_outputs_", "n_features_in_", "feature_names_in_", "_input_shape", "_rng_state",
-        "_split_seed", "_trimmed",
+        "_split_seed", "_trimmed", "_loss_plan",
     )
     # Set by fit but deliberately not saved: the hyperparameters the net was
     # built with (sktorch._estimators._continuing), which a loaded estimator takes anew

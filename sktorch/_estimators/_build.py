@@ -8,10 +8,11 @@ initializes the :class:`~sktorch._engine._net.SktorchNet`, and checks the
 module's output on the first samples. Every caller builds through it: ``fit``,
 ``lr_find`` (which hands the engine a builder) and ``sktorch.load``
 (``sktorch._io._rebuild.build_net``). The other methods are the hooks a leaf
-overrides (``_module_spec``, ``_criterion_defaults``, ``_optimizer_options``,
-``_task_callbacks``, ``_freeze_patterns``, ``_resolve_init``,
-``_check_module_output``, ``_check_output_values``, ``_log_output``,
-``_output_reason``).
+overrides (``_module_spec``, ``_criterion_defaults``, ``_plan_loss``,
+``_optimizer_options``, ``_task_callbacks``, ``_freeze_patterns``,
+``_resolve_init``, ``_check_module_output``, ``_check_output_values``,
+``_output_reason``). The loss comes from the estimator's ``_loss_plan``,
+decided when y was encoded.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from sktorch.callbacks._metrics import metric_monitor, resolve_metrics
 from sktorch.callbacks._schedule import call_factory
 from sktorch.exceptions import InvalidParameterError
 from sktorch.losses import LOSSES
+from sktorch.losses._plan import LossPlan
 from sktorch.models import INITIALIZERS, MODELS
 from sktorch.optim import OPTIMIZERS
 from sktorch.schedulers import SCHEDULERS, STEP_PER_BATCH, default_options
@@ -62,9 +64,20 @@ class NetAssembly:
     through ``super()``.
     """
 
-    def _criterion_defaults(self, criterion_cls: Any) -> dict[str, Any]:
+    def _criterion_defaults(self, criterion_cls: Any, n_classes: int | None) -> dict[str, Any]:
         """Options the task sets on a loss class unless the user gives them."""
         return {}
+
+    def _plan_loss(self, n_classes: int | None = None) -> LossPlan:
+        """The fit's :class:`~sktorch.losses._plan.LossPlan`: the
+        ``criterion`` resolved, its options with the task's defaults under
+        them. Called once per fit, by the target adapter (which encodes y
+        by it), and by ``sktorch.load``; ``_build_net`` and prediction read
+        the estimator's ``_loss_plan``."""
+        criterion, options = self._component(LOSSES, "criterion", self._option_params())
+        if not isinstance(criterion, nn.Module):
+            options = {**self._criterion_defaults(criterion, n_classes), **options}
+        return LossPlan(criterion, options)
 
     def _build_net(
         self,
@@ -97,9 +110,7 @@ class NetAssembly:
         options = self._option_params()
 
         module, module_options = self._module_spec(options, inputs, n_outputs, pretrained)
-        criterion, criterion_options = self._component(LOSSES, "criterion", options)
-        if not isinstance(criterion, nn.Module):
-            criterion_options = {**self._criterion_defaults(criterion), **criterion_options}
+        criterion, criterion_options = self._loss_plan.build_arguments()
 
         optimizer = OPTIMIZERS.resolve(self.optimizer, param="optimizer", owner=owner)
         if not isinstance(optimizer, type):
@@ -217,8 +228,8 @@ class NetAssembly:
         net.initialize()
         if check_output:
             output = self._check_module_output(net, inputs[:2], n_outputs)
-            self._check_output_values(output, criterion, criterion_options)
-        net.log_output = self._log_output(criterion)
+            self._loss_plan = self._check_output_values(output, self._loss_plan)
+        net.log_output = self._loss_plan.log_output
         return net
 
     def _module_spec(
@@ -378,15 +389,10 @@ class NetAssembly:
             )
         return output
 
-    def _check_output_values(self, output: torch.Tensor, criterion: Any,
-                             criterion_options: dict[str, Any]) -> None:
+    def _check_output_values(self, output: torch.Tensor, plan: LossPlan) -> LossPlan:
         """Check the module's output on the first training samples against
-        the loss (a subclass records what it learns there)."""
-
-    def _log_output(self, criterion: Any) -> bool:
-        """Whether the loss gets the log of the module's output (see
-        ``SktorchNet.log_output``)."""
-        return False
+        the loss; the plan, completed by what the check learns."""
+        return plan
 
     def _output_reason(self, n_outputs: int) -> str:
         return f"{n_outputs} outputs"

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any
 
 import numpy as np
 import torch
 from sklearn.base import ClassifierMixin
-from skorch.utils import params_for
 from torch import nn
 
 from sktorch._data._targets import LabelTarget
 from sktorch._estimators._base import BaseTorchEstimator
 from sktorch._estimators._params import fill_doc
-from sktorch._engine._checks import check_output_fits_loss, is_nll, output_kind
+from sktorch._engine._checks import check_output_fits_loss, output_kind
 from sktorch._utils._introspect import accepted_arguments
-from sktorch.losses import LOSSES
+from sktorch.losses._plan import LossPlan
 
 
 class LabelsMixin:
@@ -26,53 +26,40 @@ class LabelsMixin:
     for a binary loss (sigmoid), and probabilities out. Mixed in before
     :class:`BaseTorchEstimator`; the estimator names its target adapter."""
 
-    _label_attributes = ("classes_", "_sigmoid_output", "_probability_output")
+    _label_attributes = ("classes_",)
     _loss_task = "classification"
-    # Whether the module outputs probabilities, used as they are (set at fit).
-    _probability_output = False
 
-    def _uses_sigmoid(self, n_classes: int) -> bool:
-        """Whether the criterion scores one logit with a sigmoid (binary cross
-        entropy, or a loss in binary mode) rather than one logit per class
-        with a softmax."""
-        owner = type(self).__name__
-        criterion = LOSSES.resolve(self.criterion, param="criterion", owner=owner)
+    def _plan_loss(self, n_classes: int | None = None) -> LossPlan:
+        """The base's plan, with the output function: a sigmoid of one
+        logit for binary cross entropy or a loss in binary mode, else a
+        softmax over one logit per class."""
+        n_classes = len(self.classes_) if n_classes is None else n_classes
+        plan = super()._plan_loss(n_classes)
+        criterion = plan.criterion
         if isinstance(criterion, nn.Module):
             mode = getattr(criterion, "mode", None)
-            criterion = type(criterion)
         else:
-            options = params_for("criterion", self._option_params())
-            mode = options.get("mode", self._criterion_defaults(criterion, n_classes).get("mode"))
-        if issubclass(criterion, nn.BCEWithLogitsLoss):
-            return True
+            mode = plan.options.get("mode")
+        if issubclass(criterion if isinstance(criterion, type) else type(criterion),
+                      nn.BCEWithLogitsLoss):
+            mode = "binary"
         if mode == "multilabel":
             raise ValueError(
-                f"{owner} predicts one label per sample; the criterion's mode='multilabel' "
-                "needs one target column per label. Use mode='binary' or 'multiclass'."
+                f"{type(self).__name__} predicts one label per sample; the criterion's "
+                "mode='multilabel' needs one target column per label. Use mode='binary' "
+                "or 'multiclass'."
             )
-        return mode == "binary"
+        return dataclasses.replace(plan, link="sigmoid" if mode == "binary" else "softmax")
 
-    def _check_output_values(self, output, criterion, criterion_options):
-        kind = "scores" if self._sigmoid_output else output_kind(output)
-        check_output_fits_loss(kind, criterion, criterion_options, self.criterion,
+    def _check_output_values(self, output, plan):
+        kind = "scores" if plan.sigmoid else output_kind(output)
+        check_output_fits_loss(kind, plan.criterion, plan.options, self.criterion,
                                type(self).__name__)
-        self._probability_output = kind == "probabilities"
+        return plan.with_output(kind)
 
-    def _log_output(self, criterion):
-        return self._probability_output and is_nll(criterion)
-
-    def _criterion_defaults(self, criterion_cls, n_classes=None):
-        n_classes = len(self.classes_) if n_classes is None else n_classes
+    def _criterion_defaults(self, criterion_cls, n_classes):
         defaults = {"mode": "binary" if n_classes == 2 else "multiclass", "batch": True}
         return accepted_arguments(criterion_cls, defaults)
-
-    def _link(self) -> str:
-        """The output function of ``predict_proba``: 'identity' for a module
-        that outputs probabilities, 'sigmoid' for one logit (a binary loss),
-        else 'softmax'."""
-        if self._probability_output:
-            return "identity"
-        return "sigmoid" if self._sigmoid_output else "softmax"
 
 
 class TorchClassifier(LabelsMixin, ClassifierMixin, BaseTorchEstimator):
@@ -272,7 +259,7 @@ class TorchClassifier(LabelsMixin, ClassifierMixin, BaseTorchEstimator):
 
     # ------------------------------------------------------------- hooks
     def _output_reason(self, n_outputs):
-        if self._sigmoid_output:
+        if self._loss_plan.sigmoid:
             return "one logit for a binary loss"
         return f"one logit per class, {n_outputs} classes"
 

@@ -19,25 +19,21 @@ class Predicting:
     X through the input adapter, batched (arrays in chunks, a Dataset by a
     ``DataLoader``), through :class:`~sktorch._engine._inference.InferenceModule`
     (the module, the ``tta`` views and their inverses, the output function
-    of :meth:`_link`). Leaves turn the result into predictions."""
+    of the fit's loss plan). Leaves turn the result into predictions."""
 
     def _predict_inputs(self, X: Any) -> torch.Tensor:
         """X validated against the fit and converted to the module's input
         tensor (on the CPU)."""
         return self._input_adapter(self).predict_inputs(X)
 
-    def _link(self) -> str:
-        """The output function of ``predict`` ('identity', 'sigmoid' or
-        'softmax', see :data:`~sktorch._engine._inference.LINKS`): identity
-        here, the outputs as the module gives them."""
-        return "identity"
-
     def _inference_module(self, module: nn.Module | None = None) -> InferenceModule:
         """What predicting computes per batch: the module (the fitted one,
         or ``module``, e.g. a CPU copy to export), the test-time views of
-        ``tta`` and the output function of :meth:`_link`. The one place
-        prediction resolves them; ``export_onnx`` exports this module."""
-        return InferenceModule(self.net_.module_ if module is None else module, self._link(),
+        ``tta`` and the output function of the fit's loss plan
+        (``_loss_plan.link``). The one place prediction resolves them;
+        ``export_onnx`` exports this module."""
+        module = self.net_.module_ if module is None else module
+        return InferenceModule(module, self._loss_plan.link,
                                resolve_tta(self.tta, type(self).__name__))
 
     def _forward(self, X: Any) -> torch.Tensor:

@@ -400,7 +400,7 @@ class ImageSegmenter(ImageMixin, LabelsMixin, ClassifierMixin, BaseTorchEstimato
                              reduce=reduce)
 
     def _output_reason(self, n_outputs):
-        if self._sigmoid_output:
+        if self._loss_plan.sigmoid:
             return "one score map, for a binary loss"
         return f"one score map per class, {n_outputs} classes"
 

@@ -38,6 +38,7 @@ from sktorch.exceptions import (
     UnsavableValueError,
     WeightsMismatchError,
 )
+from sktorch.losses._plan import LossPlan
 
 __all__ = ["load", "save", "trim_for_inference"]
 
@@ -144,7 +145,8 @@ def save(estimator: Any, path: str | os.PathLike, *, include_optimizer: bool = F
             if key in vars(estimator)
         }
         document["fitted"] = {
-            key: encoder.encode(value, f"the fitted attribute {key!r} of {owner}")
+            key: encoder.encode(value.saved() if isinstance(value, LossPlan) else value,
+                                f"the fitted attribute {key!r} of {owner}")
             for key, value in fitted.items()
         }
         history = list(net.history)
@@ -293,7 +295,7 @@ def _rebuild(
     estimator = cls(**hyperparameters(cls, document, decoder, where))
     if document.get("fitted") is None:
         return estimator
-    restore_fitted(estimator, document["fitted"], decoder, where)
+    restore_fitted(estimator, document["fitted"], decoder, where, document["format_version"])
     history = decoder.decode(document.get("history") or [], f"the history of {owner}")
     if not isinstance(history, list) or not all(isinstance(row, dict) for row in history):
         raise InvalidFileError(f"{where!r}: the history must be a list of mappings.")

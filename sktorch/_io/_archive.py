@@ -26,7 +26,9 @@ from sktorch.exceptions import InvalidFileError, UnsupportedFormatError
 FORMAT_NAME = "sktorch.estimator"
 # 2: the training state (include_optimizer=True) is sktorch._engine._state's,
 # with the random state and the callbacks' state; version 1 files still load.
-FORMAT_VERSION = 2
+# 3: the fitted attribute ``_loss_plan`` replaces ``_sigmoid_output`` and
+# ``_probability_output``; older files still load.
+FORMAT_VERSION = 3
 
 DOCUMENT = "sktorch.json"
 WEIGHTS = "model.safetensors"

@@ -100,11 +100,16 @@ def hyperparameters(
     return params
 
 
-def restore_fitted(estimator: Any, fitted: Any, decoder: Decoder, where: str) -> None:
-    """Set the saved fitted attributes, under the names the class declares."""
+def restore_fitted(estimator: Any, fitted: Any, decoder: Decoder, where: str,
+                   version: int) -> None:
+    """Set the saved fitted attributes, under the names the class declares;
+    the loss plan made anew from the hyperparameters, completed by what the
+    file kept of it."""
     owner = type(estimator).__name__
     if not isinstance(fitted, dict):
         raise InvalidFileError(f"{where!r}: the fitted attributes must be a mapping.")
+    if version < 3:
+        fitted = _legacy_loss_plan(fitted, where)
     allowed = type(estimator)._fitted_attributes
     for key, value in fitted.items():
         if key not in allowed:
@@ -115,9 +120,33 @@ def restore_fitted(estimator: Any, fitted: Any, decoder: Decoder, where: str) ->
         value = decoder.decode(value, f"the fitted attribute {key!r} of {owner}")
         _check_fitted(key, value, where)
         estimator.__dict__[key] = value
-    missing = [key for key in ("n_outputs_", "_input_shape") if key not in fitted]
+    missing = [key for key in ("n_outputs_", "_input_shape", "_loss_plan") if key not in fitted]
     if missing:
         raise InvalidFileError(f"{where!r} lacks the fitted attributes {missing}.")
+    try:
+        estimator._loss_plan = estimator._plan_loss().restored(estimator.__dict__["_loss_plan"])
+    except ValueError as exc:
+        raise InvalidFileError(f"{where!r} holds an invalid loss plan: {exc}.") from exc
+
+
+def _legacy_loss_plan(fitted: dict[str, Any], where: str) -> dict[str, Any]:
+    """Format versions 1 and 2 kept the loss plan's output function as two
+    flags (``_sigmoid_output``, ``_probability_output``; a regressor
+    neither)."""
+    fitted = dict(fitted)
+    sigmoid = fitted.pop("_sigmoid_output", None)
+    probabilities = fitted.pop("_probability_output", None)
+    if not all(flag is None or isinstance(flag, bool) for flag in (sigmoid, probabilities)):
+        raise InvalidFileError(f"{where!r} holds an invalid output flag: {sigmoid!r:.50}, "
+                               f"{probabilities!r:.50}.")
+    if sigmoid is None and probabilities is None:
+        link = "identity"
+    elif sigmoid is True:
+        link = "sigmoid"
+    else:
+        link = "identity" if probabilities is True else "softmax"
+    fitted.setdefault("_loss_plan", {"link": link})
+    return fitted
 
 
 def _is_int(value: Any, low: int, high: int) -> bool:
@@ -133,7 +162,7 @@ def _check_fitted(key: str, value: Any, where: str) -> None:
         valid = _is_int(value, 1, _MAX_DIM)
     elif key == "_split_seed":
         valid = _is_int(value, 0, 1 << 63)
-    elif key in ("_sigmoid_output", "_probability_output", "_y_was_1d", "_trimmed"):
+    elif key in ("_y_was_1d", "_trimmed"):
         valid = isinstance(value, bool)
     elif key == "_rng_state":
         valid = (isinstance(value, dict) and isinstance(value.get("cpu"), torch.Tensor)
