@@ -276,3 +276,47 @@ def test_check_compares_the_graph_with_predict_proba(fitted_kinds, tmp_path, mon
                                               r"\(tolerance 1e-05\)"):
         sktorch.export_onnx(est, tmp_path / "wrong.onnx")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_mixed_precision_estimator_is_checked_in_float32_in_its_own_thread_only(
+        tmp_path, iris, monkeypatch):
+    """The export compares its float32 graph with predict_proba computed in
+    float32, without touching the estimator: a thread predicting meanwhile
+    still gets the bf16 results."""
+    import threading
+
+    from sktorch._engine import _inference
+
+    X, y = iris
+    est = TorchClassifier(module__hidden_sizes=(64,), precision="bf16-mixed", max_epochs=2,
+                          random_state=0, device="cpu").fit(X, y)
+    in_bf16 = est.predict_proba(X)
+    with _inference.float32_inference():
+        in_float32 = est.predict_proba(X)
+    assert np.abs(in_bf16 - in_float32).max() > 1e-4  # bf16 autocast is visible
+    assert est.net_.precision == "bf16-mixed"
+
+    inside, done, seen = threading.Event(), threading.Event(), {}
+    original = _inference.run_inference
+
+    def paused_run_inference(*args, **kwargs):
+        # The export's check, in float32: let the other thread predict now.
+        if threading.current_thread() is threading.main_thread() and not inside.is_set():
+            inside.set()
+            assert done.wait(60)
+        return original(*args, **kwargs)
+
+    def predict_meanwhile():
+        assert inside.wait(60)
+        seen["proba"] = est.predict_proba(X)
+        done.set()
+
+    monkeypatch.setattr("sktorch._estimators._predict.run_inference", paused_run_inference)
+    other = threading.Thread(target=predict_meanwhile)
+    other.start()
+    path = tmp_path / "bf16.onnx"
+    sktorch.export_onnx(est, path)
+    other.join(60)
+    np.testing.assert_array_equal(seen["proba"], in_bf16)
+    np.testing.assert_allclose(run(path, X), in_float32, rtol=0, atol=1e-5)
+    assert est.net_.precision == "bf16-mixed"

@@ -15,6 +15,7 @@ what ``predict_proba`` returns cannot drift apart.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -25,7 +26,7 @@ from sktorch._utils._rng import drawing_from_global_rng
 from sktorch.losses._plan import LINKS
 
 __all__ = ["PREDICT_CHUNK_ROWS", "InferenceModule", "chunks", "first_output",
-           "run_inference"]
+           "float32_inference", "run_inference"]
 
 # Rows of X per forward pass of an in-memory X, and per block the link sees.
 PREDICT_CHUNK_ROWS = 4096
@@ -118,6 +119,23 @@ def chunks(inputs: torch.Tensor, rows: int = PREDICT_CHUNK_ROWS) -> Iterator[tor
     return (inputs[start : start + rows] for start in range(0, len(inputs), rows))
 
 
+# Set by float32_inference, for the calls of the thread (or task) that set it.
+_FLOAT32 = contextvars.ContextVar("sktorch_float32_inference", default=False)
+
+
+@contextlib.contextmanager
+def float32_inference() -> Iterator[None]:
+    """Within this context, :func:`run_inference` computes in float32
+    whatever the net's ``precision`` (no autocast), in this thread only:
+    ``export_onnx`` compares its float32 graph with ``predict_proba`` so,
+    while other threads keep predicting with the estimator's precision."""
+    token = _FLOAT32.set(True)
+    try:
+        yield
+    finally:
+        _FLOAT32.reset(token)
+
+
 def run_inference(
     net: Any,
     batches: Iterable[torch.Tensor],
@@ -135,7 +153,8 @@ def run_inference(
 
     The module runs in eval mode (left so: a module in training mode is
     switched once; with ``restore_mode`` its mode is put back), under
-    ``torch.inference_mode`` and the net's autocast, on the net's device.
+    ``torch.inference_mode`` and the net's autocast (none within
+    :func:`float32_inference`), on the net's device.
     The outputs of each view, through float32 (what the module computes
     under any precision), are staged as ``dtype`` in blocks of
     ``chunk_rows`` rows; each block goes through ``model.combine`` (link per
@@ -184,8 +203,9 @@ def run_inference(
     # Test-time transforms may draw from torch's global random state,
     # which a fit in another thread must not see move.
     drawing = drawing_from_global_rng() if model.views else contextlib.nullcontext()
+    autocast = contextlib.nullcontext() if _FLOAT32.get() else net.autocast()
     try:
-        with drawing, torch.inference_mode(), net.autocast():
+        with drawing, torch.inference_mode(), autocast:
             for batch in batches:
                 predictions.add(model.outputs(batch.to(device)))
             return predictions.result(owner)

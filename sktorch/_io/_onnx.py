@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from sktorch._engine._inference import float32_inference
 from sktorch._utils._atomic import atomic_write
 from sktorch._version import __version__
 from sktorch._utils._introspect import uncompiled
@@ -259,12 +260,5 @@ def _predicted(estimator: Any, method: str, inputs: np.ndarray) -> np.ndarray:
         import pandas as pd
 
         X = pd.DataFrame(X, columns=names)  # as fitted: no feature-name warning
-    net = estimator.net_
-    precision = net.precision
-    if precision == "32":
+    with float32_inference():
         return np.asarray(getattr(estimator, method)(X))
-    net.precision = "32"
-    try:
-        return np.asarray(getattr(estimator, method)(X))
-    finally:
-        net.precision = precision
