@@ -7,7 +7,7 @@ from torch.utils.data import Dataset, IterableDataset, TensorDataset
 
 from sktorch import ImageClassifier, TorchClassifier, TorchRegressor
 from sktorch._data._tensors import EncodedDataset, PermutationSampler
-from sktorch._engine._net import TensorBatches
+from sktorch._data._batches import TensorBatches
 
 
 class Pairs(Dataset):

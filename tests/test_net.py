@@ -9,7 +9,9 @@ from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
 from sktorch import TorchClassifier
-from sktorch._engine._net import SktorchNet, TensorBatches, TensorDataset
+from sktorch._data._batches import TensorBatches
+from sktorch._data._tensors import TensorDataset
+from sktorch._engine._net import SktorchNet
 
 
 def _dataset(n=23):

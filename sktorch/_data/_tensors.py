@@ -1,7 +1,7 @@
 """``torch.utils.data.Dataset`` inputs: the general path.
 
 An estimator fitted on arrays holds the whole data as two tensors and cuts
-batches by slicing (:class:`sktorch._engine._net.TensorDataset`). A map-style
+batches by slicing (:class:`sktorch._data._tensors.TensorDataset`). A map-style
 ``Dataset`` -- one whose items are loaded, decoded or transformed one at a
 time, from disk or on the fly -- goes through skorch's ``DataLoader`` path
 instead, with the pieces here:
@@ -216,3 +216,16 @@ class PermutationSampler(Sampler):
 
     def __iter__(self) -> Iterator[int]:
         return iter(torch.randperm(self.n).tolist())
+
+
+class TensorDataset:
+    """Inputs and targets held as whole tensors, possibly on the training device."""
+
+    def __init__(self, X: torch.Tensor, y: torch.Tensor) -> None:
+        if len(X) != len(y):
+            raise ValueError(f"X has {len(X)} rows but y has {len(y)}.")
+        self.X = X
+        self.y = y
+
+    def __len__(self) -> int:
+        return len(self.X)

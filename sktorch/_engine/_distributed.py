@@ -8,7 +8,7 @@ worker joins a ``torch.distributed`` process group (NCCL on CUDA, gloo on
 the CPU, rendezvous on a store the parent serves on a loopback port),
 builds the net exactly as the parent would (same seed, so the same initial
 weights), wraps the module in ``DistributedDataParallel`` and trains on its
-rows of every global batch (:class:`sktorch._engine._net.ShardedBatches`). Rank 0
+rows of every global batch (:class:`sktorch._data._batches.ShardedBatches`). Rank 0
 writes its fitted estimator to a temporary file; the parent takes its
 fitted state, so the result is an ordinary single-process estimator.
 

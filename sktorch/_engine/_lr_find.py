@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from sktorch._engine._net import SktorchNet, TensorDataset
+from sktorch._data._tensors import TensorDataset
+from sktorch._engine._net import SktorchNet
 from sktorch._utils._rng import fit_random_state
 
 

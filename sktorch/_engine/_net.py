@@ -16,7 +16,7 @@ import fnmatch
 import functools
 import warnings
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -27,11 +27,14 @@ from skorch.history import History
 from skorch.utils import TeeGenerator
 
 from sktorch._data._batches import (
+    AugmentedBatches,
+    ShardedBatches,
     TensorBatches,
     batch_sizes,
     check_iterator_options,
     loader_options,
 )
+from sktorch._data._tensors import TensorDataset
 from sktorch._engine._net_hooks import NetHooks, overridden_hooks
 from sktorch.exceptions import InvalidParameterError
 
@@ -41,110 +44,6 @@ PRECISIONS: dict[str, torch.dtype | None] = {
     "16-mixed": torch.float16,
     "bf16-mixed": torch.bfloat16,
 }
-
-
-class TensorDataset:
-    """Inputs and targets held as whole tensors, possibly on the training device."""
-
-    def __init__(self, X: torch.Tensor, y: torch.Tensor) -> None:
-        if len(X) != len(y):
-            raise ValueError(f"X has {len(X)} rows but y has {len(y)}.")
-        self.X = X
-        self.y = y
-
-    def __len__(self) -> int:
-        return len(self.X)
-
-
-class AugmentedBatches:
-    """Training batches with ``augment`` applied to their inputs, on the
-    training device (a batch not there yet is moved first).
-
-    With ``joint``, inputs and targets (images and their masks) are
-    transformed together by ``augment.pair`` (see
-    :meth:`sktorch._data._augment.BatchAugment.pair`).
-    """
-
-    def __init__(self, batches: Any, augment: Callable, device: torch.device,
-                 joint: bool = False) -> None:
-        self.batches = batches
-        self.augment = augment
-        self.device = device
-        self.joint = joint
-
-    def __len__(self) -> int:
-        return len(self.batches)
-
-    def __iter__(self) -> Iterator[tuple[Any, Any]]:
-        for batch in self.batches:
-            Xi, yi = unpack_data(batch)
-            if not isinstance(Xi, torch.Tensor):
-                raise TypeError(
-                    "augment transforms tensors; this training batch holds "
-                    f"{type(Xi).__name__} inputs."
-                )
-            if self.joint:
-                if not isinstance(yi, torch.Tensor):
-                    raise TypeError(
-                        "augment transforms images and masks together; this training "
-                        f"batch holds {type(yi).__name__} targets."
-                    )
-                yield self.augment.pair(Xi.to(self.device), yi.to(self.device))
-            else:
-                yield self.augment(Xi.to(self.device)), yi
-
-
-class ShardedBatches:
-    """This process's share of every global training batch, for
-    data-parallel training: rows ``rank::world`` of each batch.
-
-    Every process must cut the same global batches, so each epoch starts
-    from rank 0's random state (broadcast), from which the permutation is
-    drawn; the other ranks then reseed from a value derived from that state,
-    so dropout and augmentation draw differently in each process. A process
-    whose share of the last, short batch is empty gets the batch's first row
-    as a stand-in, which the net weighs zero (see ``SktorchNet.train_step``):
-    every process must run every step, since gradients are averaged across
-    processes in each backward pass.
-    """
-
-    def __init__(self, batches: Any, rank: int, world: int) -> None:
-        self.batches = batches
-        self.rank = rank
-        self.world = world
-
-    def __len__(self) -> int:
-        return len(self.batches)
-
-    def __iter__(self) -> Iterator[tuple[Any, Any]]:
-        import torch.distributed as dist
-
-        state = [torch.get_rng_state()]
-        dist.broadcast_object_list(state, src=0)
-        torch.set_rng_state(state[0])
-        iterator = iter(self.batches)
-        first = next(iterator, None)  # the permutation is drawn here
-        if self.rank > 0:
-            generator = torch.Generator()
-            generator.set_state(state[0])
-            torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)) + self.rank)
-        if first is None:
-            return
-        yield self._share(first)
-        for batch in iterator:
-            yield self._share(batch)
-
-    def _share(self, batch: Any) -> tuple[Any, Any]:
-        Xi, yi = unpack_data(batch)
-        for part in (Xi, yi):
-            if not isinstance(part, torch.Tensor):
-                raise TypeError(
-                    "strategy='ddp' splits each training batch across processes by rows; "
-                    f"this batch holds {type(part).__name__} values, not tensors."
-                )
-        if len(Xi) <= self.rank:
-            return Xi[:1], yi[:1]
-        return Xi[self.rank :: self.world], yi[self.rank :: self.world]
 
 
 class FastHistory(History):

@@ -49,7 +49,8 @@ from sktorch._data._tensors import (
 from sktorch._utils._device import resolve_device, to_device_if_room
 from sktorch._engine._distributed import check_distributed, fit_distributed
 from sktorch._engine._lr_find import LRFinderResult, check_lr_find_arguments, lr_find
-from sktorch._engine._net import SktorchNet, TensorDataset
+from sktorch._data._tensors import TensorDataset
+from sktorch._engine._net import SktorchNet
 from sktorch._engine._net_hooks import NetHooksMixin
 from sktorch._engine._plotting import plot_history
 from sktorch._engine._summary import summary

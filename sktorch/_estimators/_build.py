@@ -32,7 +32,8 @@ from sktorch._data._augment import resolve_augment, resolve_tta
 from sktorch._data._batches import batch_sizes, loader_options
 from sktorch._engine._checks import NonFiniteLossCheck, check_scheduler_options
 from sktorch._engine._inference import first_output
-from sktorch._engine._net import SktorchNet, TensorDataset
+from sktorch._data._tensors import TensorDataset
+from sktorch._engine._net import SktorchNet
 from sktorch._utils._introspect import accepted_arguments, check_options
 from sktorch.callbacks import (
     BatchProgress,
