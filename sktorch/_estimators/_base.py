@@ -25,7 +25,6 @@ import torch
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils import check_random_state
 from skorch.helper import predefined_split
-from torch import nn
 
 from sktorch._data._batches import check_iterator_options
 from sktorch._data._inputs import ArrayInput, InputAdapter
@@ -37,11 +36,13 @@ from sktorch._engine._checks import (
     warn_if_not_converged,
 )
 from sktorch._estimators._build import NetAssembly
+from sktorch._estimators._fitted import FittedViews
 from sktorch._estimators._params import COMMON_CONSTRAINTS
 from sktorch._estimators._predict import Predicting
 from sktorch._estimators._continuing import check_and_apply, remember
 from sktorch._data._tensors import (
     EncodedDataset,
+    TensorDataset,
     collect_targets,
     is_dataset,
     split_item,
@@ -49,24 +50,17 @@ from sktorch._data._tensors import (
 from sktorch._utils._device import resolve_device, to_device_if_room
 from sktorch._engine._distributed import check_distributed, fit_distributed
 from sktorch._engine._lr_find import LRFinderResult, check_lr_find_arguments, lr_find
-from sktorch._data._tensors import TensorDataset
 from sktorch._engine._net import SktorchNet
 from sktorch._engine._net_hooks import NetHooksMixin
-from sktorch._engine._plotting import plot_history
-from sktorch._engine._summary import summary
-from sktorch._engine._trim import trim_for_inference
 from sktorch._utils._introspect import did_you_mean
 from sktorch._utils._rng import fit_random_state, rng_state, set_rng_state
-from sktorch._utils._validation import (
-    as_array_input,
-    check_is_fitted,
-)
+from sktorch._utils._validation import as_array_input
 from sktorch.exceptions import InvalidParameterError
 from sktorch.callbacks._needs import check_validation_needs
 from sktorch.callbacks._checkpoint import check_resume, load_training_state, read_checkpoint
 
 
-class BaseTorchEstimator(NetAssembly, Predicting, NetHooksMixin, BaseEstimator):
+class BaseTorchEstimator(NetAssembly, Predicting, FittedViews, NetHooksMixin, BaseEstimator):
     """Base class of sktorch estimators; not meant to be used directly.
 
     Subclasses set the task: how targets are encoded, how many outputs the
@@ -549,70 +543,3 @@ class BaseTorchEstimator(NetAssembly, Predicting, NetHooksMixin, BaseEstimator):
         self.__dict__.update(state)
         if "net_" in state:
             self.net_.estimator = self
-
-    # ------------------------------------------------------------ inspection
-    def summary(self) -> str:
-        """A per-layer table of the fitted module: output shapes for one
-        sample and parameter counts, trainable and frozen.
-
-        Returns
-        -------
-        table : str
-            The table, one row per layer, with totals at the end; also what
-            ``print(estimator.summary())`` shows.
-        """
-        check_is_fitted(self)
-        return summary(self)
-
-    def plot_history(self, ax: Any = None) -> Any:
-        """Plot losses, validation metrics and the learning rate per epoch.
-
-        Parameters
-        ----------
-        ax : matplotlib Axes or array of Axes, default=None
-            One Axes per panel (losses, metrics when there are any, learning
-            rate); None makes a new figure.
-
-        Returns
-        -------
-        axes : ndarray of matplotlib Axes
-            The panels.
-        """
-        return plot_history(self, ax=ax)
-
-    def trim_for_inference(self) -> BaseTorchEstimator:
-        """Drop what only training needs: optimizer state, the per-batch
-        records of ``history_`` and the callbacks.
-
-        The estimator still predicts exactly as before and pickles and saves
-        smaller; ``fit``, ``partial_fit`` and ``lr_find`` afterwards are an
-        error.
-
-        Returns
-        -------
-        self : object
-            The trimmed estimator.
-        """
-        check_is_fitted(self)
-        trim_for_inference(self)
-        return self
-
-    def _check_not_trimmed(self, method: str) -> None:
-        if getattr(self, "_trimmed", False):
-            raise RuntimeError(
-                f"{type(self).__name__}.{method} cannot train this estimator: it was "
-                "trimmed for inference (trim_for_inference dropped the optimizer state "
-                "and callbacks). Fit a clone instead: sklearn.base.clone(estimator)."
-            )
-
-    # -------------------------------------------------------- fitted views
-    @property
-    def module_(self) -> nn.Module:
-        """The trained ``nn.Module``."""
-        return self.net_.module_
-
-    @property
-    def history_(self):
-        """skorch ``History``: one dict per epoch (``train_loss``,
-        ``valid_loss`` when validating, ``dur``, ...)."""
-        return self.net_.history

@@ -19,6 +19,7 @@ from sktorch._estimators._base import BaseTorchEstimator
 from sktorch._estimators._classifier import LabelsMixin
 from sktorch._estimators._image import ImageMixin
 from sktorch._estimators._params import fill_doc
+from sktorch.callbacks._tensorboard_summaries import mask_grid
 from sktorch._utils._introspect import accepted_arguments, did_you_mean, uncompiled
 from sktorch._utils._validation import check_is_fitted
 from sktorch.exceptions import InvalidParameterError
@@ -38,16 +39,12 @@ from sktorch.models._segmentation import (
     build_torchvision_segmentation,
     drop_aux_classifier,
     replace_class_convolutions,
+    score_channels,
+    score_layer,
     segmentation_preprocessing,
     torchvision_segmentation_models,
 )
 
-# Mask colours for TensorBoard: background black, then well-separated hues
-# (matplotlib's tab10), cycled beyond ten classes.
-_PALETTE = torch.tensor([
-    (0, 0, 0), (31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40),
-    (148, 103, 189), (140, 86, 75), (227, 119, 194), (188, 189, 34), (23, 190, 207),
-], dtype=torch.float32) / 255
 
 
 class ImageSegmenter(ImageMixin, LabelsMixin, ClassifierMixin, BaseTorchEstimator):
@@ -447,8 +444,8 @@ class ImageSegmenter(ImageMixin, LabelsMixin, ClassifierMixin, BaseTorchEstimato
                 )
                 network = component(**{**sizes, **component_options})
             preprocessing = {}
-            head = _score_layer(network)
-            if head is not None and _out_channels(network, head) not in (None, n_outputs):
+            head = score_layer(network)
+            if head is not None and score_channels(network, head) not in (None, n_outputs):
                 replace_head(network, head, n_outputs)
         channels = first_conv_channels(network)
         self._check_channels(channels, inputs.shape[1])
@@ -554,12 +551,9 @@ class ImageSegmenter(ImageMixin, LabelsMixin, ClassifierMixin, BaseTorchEstimato
     def _tensorboard_images(self, writer, net, epoch, images, targets):
         """Write each image of the batch beside its true and its predicted
         mask (``images/masks``); called by :class:`~sktorch.callbacks.TensorBoard`."""
-        from torchvision.utils import make_grid
-
         if targets is None or len(images) == 0:
             return
-        module = net.module_
-        module = uncompiled(module)
+        module = uncompiled(net.module_)
         device = torch.device(net.device)
         # As predict shows them: the inference loop, the module put back in
         # training mode afterwards, and the fit's random stream forked, so
@@ -571,35 +565,8 @@ class ImageSegmenter(ImageMixin, LabelsMixin, ClassifierMixin, BaseTorchEstimato
                 dtype=torch.float32, on_device=True, reduce=self._decode, restore_mode=True,
             )
         true = (targets[:, 0] if targets.ndim == 4 else targets).long()
-        palette = _PALETTE[torch.arange(max(len(self.classes_), 1)) % len(_PALETTE)]
-        # Ignored pixels (e.g. -100 brought in by a rotation's fill) show white.
-        palette = torch.cat([palette, torch.ones(1, 3)])
-        true = torch.where((true >= 0) & (true < len(self.classes_)), true, len(palette) - 1)
-        pictures = images.float() / 255 if images.dtype == torch.uint8 else images.float()
-        if pictures.shape[1] == 1:
-            pictures = pictures.expand(-1, 3, -1, -1)
-        pictures = pictures[:, :3].clamp(0, 1)
-        tiles = torch.stack([pictures, palette[true].permute(0, 3, 1, 2),
-                             palette[predicted].permute(0, 3, 1, 2)], dim=1)
-        grid = make_grid(tiles.flatten(0, 1), nrow=3, padding=1, pad_value=1.0)
+        grid = mask_grid(images, true, predicted, len(self.classes_))
         writer.add_image("images/masks", grid, global_step=epoch)
-
-
-def _score_layer(network: nn.Module) -> str | None:
-    """The layer that gives the class scores: the network's declared
-    ``head``, else its last convolution, else None."""
-    declared = getattr(network, "head", None)
-    if isinstance(declared, str):
-        return declared
-    names = [name for name, layer in network.named_modules() if isinstance(layer, nn.Conv2d)]
-    return names[-1] if names else None
-
-
-def _out_channels(network: nn.Module, name: str) -> int | None:
-    layer = network.get_submodule(name)
-    if isinstance(layer, nn.Sequential) and len(layer):
-        layer = layer[-1]
-    return layer.out_channels if isinstance(layer, nn.Conv2d) else None
 
 
 fill_doc(

@@ -1,4 +1,4 @@
-"""TensorBoard records built by hand: the HParams entry of a run and the model graph.
+"""TensorBoard records built by hand: the HParams entry of a run, the model graph, and mask grids.
 
 The :class:`~sktorch.callbacks.TensorBoard` callback writes these through
 its ``SummaryWriter``; the protobufs come from the ``tensorboard`` package,
@@ -220,3 +220,31 @@ def _graph_def(module: torch.nn.Module, inputs: Any) -> tuple[Any, Any]:
     graph_def = GraphDef(node=nodes, versions=VersionDef(producer=22))
     metadata = RunMetadata(step_stats=StepStats(dev_stats=[DeviceStepStats(device="/device:CPU:0")]))
     return graph_def, metadata
+
+
+# Mask colours for TensorBoard: background black, then well-separated hues
+# (matplotlib's tab10), cycled beyond ten classes.
+_PALETTE = torch.tensor([
+    (0, 0, 0), (31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40),
+    (148, 103, 189), (140, 86, 75), (227, 119, 194), (188, 189, 34), (23, 190, 207),
+], dtype=torch.float32) / 255
+
+
+def mask_grid(images: torch.Tensor, true: torch.Tensor, predicted: torch.Tensor,
+              n_classes: int) -> torch.Tensor:
+    """One row per image: the image, its true mask and its predicted mask,
+    coloured by class (labels outside ``[0, n_classes)``, such as -100
+    brought in by a rotation's fill, show white), as one image for
+    ``add_image``."""
+    from torchvision.utils import make_grid
+
+    palette = _PALETTE[torch.arange(max(n_classes, 1)) % len(_PALETTE)]
+    palette = torch.cat([palette, torch.ones(1, 3)])
+    true = torch.where((true >= 0) & (true < n_classes), true, len(palette) - 1)
+    pictures = images.float() / 255 if images.dtype == torch.uint8 else images.float()
+    if pictures.shape[1] == 1:
+        pictures = pictures.expand(-1, 3, -1, -1)
+    pictures = pictures[:, :3].clamp(0, 1)
+    tiles = torch.stack([pictures, palette[true].permute(0, 3, 1, 2),
+                         palette[predicted].permute(0, 3, 1, 2)], dim=1)
+    return make_grid(tiles.flatten(0, 1), nrow=3, padding=1, pad_value=1.0)

@@ -186,3 +186,22 @@ def segmentation_preprocessing(weights: Any, resize: bool) -> dict[str, Any]:
     if resize and size is not None:
         preprocessing["resize"] = tuple(size)
     return preprocessing
+
+
+def score_layer(network: nn.Module) -> str | None:
+    """The layer that gives the class scores: the network's declared
+    ``head``, else its last convolution, else None."""
+    declared = getattr(network, "head", None)
+    if isinstance(declared, str):
+        return declared
+    names = [name for name, layer in network.named_modules() if isinstance(layer, nn.Conv2d)]
+    return names[-1] if names else None
+
+
+def score_channels(network: nn.Module, name: str) -> int | None:
+    """The output channels of the layer ``name`` (its last layer if a
+    Sequential), or None if that is not a convolution."""
+    layer = network.get_submodule(name)
+    if isinstance(layer, nn.Sequential) and len(layer):
+        layer = layer[-1]
+    return layer.out_channels if isinstance(layer, nn.Conv2d) else None
