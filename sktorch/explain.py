@@ -20,7 +20,6 @@ from sktorch._engine._inference import first_output
 from sktorch._engine._summary import _module_device
 from sktorch._utils._validation import check_is_fitted
 from sktorch.models._image import ImageModel
-from sktorch._estimators._segmenter import ImageSegmenter
 
 __all__ = ["grad_cam"]
 
@@ -149,7 +148,7 @@ def grad_cam(
             f"grad_cam explains the class scores of a classifier; {owner} has no "
             "classes_. Use an image classifier such as ImageClassifier."
         )
-    if isinstance(estimator, ImageSegmenter):
+    if estimator._target_adapter.dense:
         raise ValueError(
             f"grad_cam is not supported for segmenters: it explains one class score per "
             f"image, and {owner} scores every pixel. Its predict_proba gives the "

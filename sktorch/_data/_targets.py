@@ -45,6 +45,9 @@ class TargetAdapter:
     #: Whether a target moves with its input through ``augment`` (a mask
     #: with its image), rather than staying as it is (a label).
     augment_with_inputs: bool = False
+    #: Whether the target is dense: one per position of the input (a mask,
+    #: a label per pixel), rather than one per sample.
+    dense: bool = False
 
     def __init__(self, estimator: Any) -> None:
         self.estimator = estimator
@@ -223,6 +226,7 @@ class MaskTarget(_Labels):
     """y as one mask of class labels per image, at the image's height and width."""
 
     augment_with_inputs = True
+    dense = True
     refuses_datasets = (
         "{owner} does not take a torch Dataset yet: pass the images "
         "and masks as arrays (or tensors, PIL images, file paths) X and y."

@@ -26,6 +26,7 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.utils import check_random_state
 from skorch.helper import predefined_split
 
+from sktorch._data._augment import resolve_tta
 from sktorch._data._batches import check_iterator_options
 from sktorch._data._inputs import ArrayInput, InputAdapter
 from sktorch._data._split import split_validation
@@ -375,6 +376,7 @@ class BaseTorchEstimator(NetAssembly, Predicting, FittedViews, NetHooksMixin, Ba
         if self._loss_task is not None:
             check_loss_task(self.criterion, self._loss_task, owner)
         check_callbacks(self.callbacks, owner)
+        resolve_tta(self.tta, owner)  # a bad view is an error at fit, not at predict
 
     def _patience(self) -> int | None:
         """The early-stopping patience: ``early_stopping`` with True as

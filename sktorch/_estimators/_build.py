@@ -28,7 +28,7 @@ from skorch.callbacks import EarlyStopping
 from skorch.utils import params_for
 from torch import nn
 
-from sktorch._data._augment import resolve_augment, resolve_tta
+from sktorch._data._augment import resolve_augment
 from sktorch._data._batches import batch_sizes, loader_options
 from sktorch._engine._checks import NonFiniteLossCheck, check_scheduler_options
 from sktorch._engine._inference import first_output
@@ -136,7 +136,6 @@ class NetAssembly:
         init, init_options = self._resolve_init(options, module)
         freeze = self._freeze_patterns(module)
         augment = resolve_augment(self.augment, params_for("augment", options), owner)
-        resolve_tta(self.tta, owner)
 
         metrics = resolve_metrics(self.metrics, param="metrics", owner=owner)
         if metrics and not validating:
