@@ -160,3 +160,44 @@ def test_loop_reduces_each_block_and_matches_the_module_called_at_once():
                            dtype=torch.float32, reduce=lambda p: p.argmax(dim=1))
     assert labels.dtype == torch.int64 and labels.shape == (11, 4, 5)
     np.testing.assert_array_equal(labels.numpy(), whole.argmax(dim=1).numpy())
+
+
+def test_plain_inference_module_is_reused_per_owner_and_rebuilt_when_stale():
+    import gc
+    import weakref
+
+    from sktorch._engine._inference import _PLAIN, plain_inference_module
+
+    class Owner:
+        pass
+
+    owner, module = Owner(), nn.Linear(2, 2)
+    first = plain_inference_module(owner, module, "softmax")
+    assert plain_inference_module(owner, module, "softmax") is first
+    assert first.views == [] and first.link == "softmax"
+    relinked = plain_inference_module(owner, module, "identity")
+    assert relinked is not first and relinked.link == "identity"
+    other = nn.Linear(2, 2)
+    assert plain_inference_module(owner, other, "identity").module is other
+    # Weak: the cache keeps no owner alive.
+    alive = weakref.ref(owner)
+    del owner
+    gc.collect()
+    assert alive() is None and all(key is not None for key in _PLAIN.keys())
+
+
+def test_estimator_rebuilds_its_inference_module_when_tta_or_module_change(iris):
+    from sktorch import TorchClassifier
+
+    X, y = iris
+    clf = TorchClassifier(module__hidden_sizes=(4,), max_epochs=1, random_state=0).fit(X, y)
+    plain = clf._inference_module()
+    assert clf._inference_module() is plain and plain.link == "softmax"
+    clf.set_params(tta="hflip")
+    assert clf._inference_module().views == [hflip]
+    np.testing.assert_allclose(
+        clf.predict_proba(X),
+        (clf.set_params(tta=None).predict_proba(X) + clf.predict_proba(X[:, ::-1].copy())) / 2,
+        rtol=0, atol=1e-12)
+    clf.fit(X, y)  # a new module
+    assert clf._inference_module().module is clf.module_

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -26,7 +27,7 @@ from sktorch._utils._rng import drawing_from_global_rng
 from sktorch.losses._plan import LINKS
 
 __all__ = ["PREDICT_CHUNK_ROWS", "InferenceModule", "chunks", "first_output",
-           "float32_inference", "run_inference"]
+           "float32_inference", "plain_inference_module", "run_inference"]
 
 # Rows of X per forward pass of an in-memory X, and per block the link sees.
 PREDICT_CHUNK_ROWS = 4096
@@ -112,6 +113,26 @@ class InferenceModule(nn.Module):
 
     def extra_repr(self) -> str:
         return f"link={self.link!r}, views={self.views!r}"
+
+
+# owner (an estimator) -> its InferenceModule without views. Weak keys: the
+# cache keeps no estimator alive, and is no part of what pickles or clones.
+_PLAIN: weakref.WeakKeyDictionary[Any, InferenceModule] = weakref.WeakKeyDictionary()
+
+
+def plain_inference_module(owner: Any, module: nn.Module, link: str) -> InferenceModule:
+    """An :class:`InferenceModule` of ``module`` and ``link`` without views,
+    built once per ``owner`` and reused while they stay the same.
+
+    Building an ``nn.Module`` costs a sizeable share of a small network's
+    forward pass on one row; a one-row ``predict`` pays it only once. The
+    module holds no state of its own, so threads may share it.
+    """
+    model = _PLAIN.get(owner)
+    if model is None or model._modules["module"] is not module or model.link != link:
+        model = InferenceModule(module, link)
+        _PLAIN[owner] = model
+    return model
 
 
 def chunks(inputs: torch.Tensor, rows: int = PREDICT_CHUNK_ROWS) -> Iterator[torch.Tensor]:

@@ -10,7 +10,13 @@ from torch import nn
 
 from sktorch._data._augment import resolve_tta
 from sktorch._data._tensors import EncodedDataset, InputsOf, is_dataset
-from sktorch._engine._inference import PREDICT_CHUNK_ROWS, InferenceModule, chunks, run_inference
+from sktorch._engine._inference import (
+    PREDICT_CHUNK_ROWS,
+    InferenceModule,
+    chunks,
+    plain_inference_module,
+    run_inference,
+)
 from sktorch._utils._validation import check_is_fitted
 
 
@@ -32,6 +38,8 @@ class Predicting:
         ``tta`` and the output function of the fit's loss plan
         (``_loss_plan.link``). The one place prediction resolves them;
         ``export_onnx`` exports this module."""
+        if module is None and self.tta is None:
+            return plain_inference_module(self, self.net_.module_, self._loss_plan.link)
         module = self.net_.module_ if module is None else module
         return InferenceModule(module, self._loss_plan.link,
                                resolve_tta(self.tta, type(self).__name__))
