@@ -36,6 +36,7 @@ from sktorch._data._batches import (
 )
 from sktorch._data._tensors import TensorDataset
 from sktorch._engine._net_hooks import NetHooks, overridden_hooks
+from sktorch._engine._scoring import ScoringView
 from sktorch.exceptions import InvalidParameterError
 
 # precision name -> autocast dtype (None: no autocast)
@@ -70,7 +71,7 @@ def _overrides(cls: type, hook: str) -> bool:
     return getattr(cls, hook, None) is not getattr(Callback, hook, None)
 
 
-class SktorchNet(NetHooks, NeuralNet):
+class SktorchNet(NetHooks, ScoringView, NeuralNet):
     """skorch's ``NeuralNet`` with the in-memory batch path and sktorch's
     training options.
 
@@ -100,6 +101,10 @@ class SktorchNet(NetHooks, NeuralNet):
     ``get_loss``, ``train_step``, ``train_step_single`` and
     ``validation_step`` call the estimator's method when its class
     overrides it (see ``sktorch._engine._net_hooks``).
+
+    With an estimator, ``predict`` and ``predict_proba`` are the
+    estimator's, and skorch's scoring callbacks score the user's labels
+    (see ``sktorch._engine._scoring``).
 
     Parameters
     ----------
@@ -189,22 +194,6 @@ class SktorchNet(NetHooks, NeuralNet):
         state.pop("_estimator_ref", None)
         return state
 
-    # What callbacks see of the task: validation data as the user gave it,
-    # through the estimator's input and target adapters (sktorch._data).
-    def decode_inputs(self, inputs: Any) -> Any:
-        """Validation inputs, as the module takes them, as an X that the
-        estimator's ``predict`` reads back the same; unchanged without an
-        estimator."""
-        estimator = self.estimator
-        return inputs if estimator is None else estimator._adapters()[0].decode(inputs)
-
-    def decode_targets(self, targets: Any) -> Any:
-        """Training or validation targets back as the user gave ``y``
-        (labels for classifiers, masks for segmenters); unchanged without an
-        estimator."""
-        estimator = self.estimator
-        return targets if estimator is None else estimator._adapters()[1].decode(targets)
-
     def notify(self, method_name, **cb_kwargs):
         # skorch calls every callback's hook three times per batch, though
         # most callbacks only act at epoch boundaries; skipping the base
@@ -214,9 +203,23 @@ class SktorchNet(NetHooks, NeuralNet):
         if method_name == "on_epoch_end":
             self._notify_epoch_end(cb_kwargs)
             return
+        if method_name == "on_batch_end" and self._user_batch_scorers:
+            self._notify_user_batch_end(cb_kwargs)
+            return
         for _, callback in self.callbacks_:
             if _overrides(type(callback), method_name) or method_name in vars(callback):
                 getattr(callback, method_name)(self, **cb_kwargs)
+
+    def _notify_user_batch_end(self, cb_kwargs: dict[str, Any]) -> None:
+        """``on_batch_end`` when a ``BatchScoring`` scores without caching:
+        it gets the batch's inputs as the user gives them (see
+        ``sktorch._engine._scoring``)."""
+        for _, callback in self.callbacks_:
+            if _overrides(type(callback), "on_batch_end") or "on_batch_end" in vars(callback):
+                kwargs = cb_kwargs
+                if callback in self._user_batch_scorers:
+                    kwargs = self._user_batch_kwargs(cb_kwargs, callback)
+                callback.on_batch_end(self, **kwargs)
 
     def _notify_epoch_end(self, cb_kwargs: dict[str, Any]) -> None:
         """``on_epoch_end`` on the callbacks, then ``on_epoch_finished(net)``
@@ -224,11 +227,19 @@ class SktorchNet(NetHooks, NeuralNet):
         after the last one, or when early stopping ends training there by
         raising ``KeyboardInterrupt`` (sktorch's ``Checkpoint`` saves the
         state then). An epoch whose end another callback interrupts does not
-        finish: the callbacks after it have not seen it."""
+        finish: the callbacks after it have not seen it.
+
+        An ``EpochScoring`` that scores without caching gets the dataset it
+        scores as the user would give it (see ``sktorch._engine._scoring``).
+        """
+        user_datasets: dict[str, Any] = {}
         for _, callback in self.callbacks_:
             if _overrides(type(callback), "on_epoch_end") or "on_epoch_end" in vars(callback):
+                kwargs = cb_kwargs
+                if callback in self._user_epoch_scorers:
+                    kwargs = self._user_dataset_kwargs(cb_kwargs, callback, user_datasets)
                 try:
-                    callback.on_epoch_end(self, **cb_kwargs)
+                    callback.on_epoch_end(self, **kwargs)
                 except KeyboardInterrupt:
                     if isinstance(callback, EarlyStopping):
                         self._notify_epoch_finished()
@@ -265,8 +276,9 @@ class SktorchNet(NetHooks, NeuralNet):
         thus get it after its own ``on_train_begin`` failed, or after its
         ``on_train_end`` ran, and must not release anything twice. ``exc``
         propagates unchanged afterwards: a hook that raises is reported as a
-        ``RuntimeWarning``, and the next one is still called. Here it does
-        nothing.
+        ``RuntimeWarning``, and the next one is still called. Here it gives
+        the scoring callbacks back the target extractor the fit replaced
+        (``sktorch._engine._scoring``).
 
         Parameters
         ----------
@@ -277,6 +289,8 @@ class SktorchNet(NetHooks, NeuralNet):
         X, y
             The data ``partial_fit`` was given.
         """
+        # The scoring callbacks get skorch's target extractor back.
+        super().on_train_error(net, exc, X=X, y=y, **kwargs)
 
     def _notify_train_error(self, exc: BaseException, **kwargs: Any) -> None:
         """Call ``on_train_error`` on the net and every callback that has it,

@@ -61,6 +61,48 @@ class LabelsMixin:
         defaults = {"mode": "binary" if n_classes == 2 else "multiclass", "batch": True}
         return accepted_arguments(criterion_cls, defaults)
 
+    def predict_log_proba(self, X: Any) -> np.ndarray:
+        """Logarithm of the class probabilities for X.
+
+        The natural logarithm of :meth:`predict_proba`, as scikit-learn's
+        ``MLPClassifier`` computes it (meta-estimators such as
+        ``BaggingClassifier`` and ``Pipeline`` call it). For
+        :class:`~sktorch.ImageSegmenter` it is per pixel, as its
+        probabilities are.
+
+        Parameters
+        ----------
+        X : array-like, Dataset or images
+            As for :meth:`predict_proba`.
+
+        Returns
+        -------
+        log_proba : ndarray
+            The shape and dtype of :meth:`predict_proba`: (n_samples,
+            n_classes), in the order of ``classes_``; (n_samples, n_classes,
+            H, W) for :class:`~sktorch.ImageSegmenter`. ``-inf`` where a
+            probability is 0 (it underflowed).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn.datasets import load_iris
+        >>> from sktorch import TorchClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> clf = TorchClassifier(max_epochs=2, random_state=0).fit(X, y)
+        >>> log_proba = clf.predict_log_proba(X[:3])
+        >>> log_proba.shape
+        (3, 3)
+        >>> bool(np.allclose(np.exp(log_proba), clf.predict_proba(X[:3])))
+        True
+        """
+        proba = self.predict_proba(X)
+        # In place: the probabilities are ours (a segmenter's are large). A
+        # probability of 0 is a log of -inf, as np.log gives it, without the
+        # warning.
+        with np.errstate(divide="ignore"):
+            return np.log(proba, out=proba if proba.flags.writeable else None)
+
 
 class TorchClassifier(LabelsMixin, ClassifierMixin, BaseTorchEstimator):
     """A PyTorch network trained by skorch, as a scikit-learn classifier.

@@ -265,9 +265,9 @@ class ValidationMetrics(Callback):
     metrics: ``EarlyStopping``, checkpoints, loggers; skorch calls callbacks
     in order.
 
-    ``X_valid`` is a NumPy array (a DataFrame with the fitted column names
-    when the estimator was fitted on one; a CPU tensor for images
-    (n, C, H, W)); ``y_valid`` is what
+    ``X_valid`` is what ``net.decode_inputs`` gives back: a NumPy array (a
+    DataFrame with the fitted column names when the estimator was fitted on
+    one; a CPU tensor for images (n, C, H, W)); ``y_valid`` is what
     ``net.decode_targets`` gives back: labels for a classifier, the
     target array for a regressor. In a bare skorch net (no sktorch
     estimator), the net itself is scored with ``y`` as a NumPy array.
@@ -310,22 +310,14 @@ class ValidationMetrics(Callback):
             raise _no_validation_error(net, self.scorers_)
         estimator = getattr(net, "estimator", None)
         X, y = dataset_valid.X, dataset_valid.y
-        if isinstance(X, torch.Tensor):
-            # Images (n, C, H, W) stay a tensor: the image estimators' own
-            # input adapter (net.decode_inputs) lays them out as their `channels` reads them.
-            X = X.detach().cpu()
-            X = X if X.ndim == 4 else X.numpy()
         if estimator is not None:
+            # As the user gives them: the net's decoding (sktorch._engine._scoring).
             X, y = net.decode_inputs(X), net.decode_targets(y)
-            names = getattr(estimator, "feature_names_in_", None)
-            if names is not None and getattr(X, "ndim", None) == 2:
-                import pandas as pd
-
-                # Without the column names scikit-learn would warn, every epoch,
-                # that X has no valid feature names.
-                X = pd.DataFrame(X, columns=names)
         else:
             estimator = net
+            if isinstance(X, torch.Tensor):
+                X = X.detach().cpu()
+                X = X if X.ndim == 4 else X.numpy()
             y = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
         scores = self.scorer_(estimator, X, y)
         for name, score in scores.items():
