@@ -200,7 +200,8 @@ class TorchClassifier(LabelsMixin, ClassifierMixin, BaseTorchEstimator):
             **kwargs,
         )
 
-    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> TorchClassifier:
+    def partial_fit(self, X: Any, y: Any, classes: Any = None,
+                    sample_weight: Any = None) -> TorchClassifier:
         """Train for one epoch on X and y, from the current weights.
 
         Parameters
@@ -212,6 +213,8 @@ class TorchClassifier(LabelsMixin, ClassifierMixin, BaseTorchEstimator):
         classes : array-like of shape (n_classes,), default=None
             Every label the estimator will ever see. Required on the first
             call (the module's output width depends on it), ignored after.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sample, as for ``fit``.
 
         Returns
         -------
@@ -222,7 +225,7 @@ class TorchClassifier(LabelsMixin, ClassifierMixin, BaseTorchEstimator):
         -----
         $continuing_rule
         """
-        return self._partial_fit(X, y, classes)
+        return self._partial_fit(X, y, classes, sample_weight)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities for X.

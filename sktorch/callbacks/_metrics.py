@@ -10,6 +10,7 @@ import torch
 from sklearn.metrics import check_scoring, get_scorer_names
 from skorch.callbacks import Callback
 
+from sktorch._data._tensors import plain_targets, target_weights
 from sktorch._utils._introspect import did_you_mean
 from sktorch.exceptions import InvalidParameterError
 from sktorch.metrics import SCORERS
@@ -310,6 +311,9 @@ class ValidationMetrics(Callback):
             raise _no_validation_error(net, self.scorers_)
         estimator = getattr(net, "estimator", None)
         X, y = dataset_valid.X, dataset_valid.y
+        # Weighted validation rows (sample_weight) are scored with their weights.
+        weights = target_weights(y)
+        y = plain_targets(y)
         if isinstance(X, torch.Tensor):
             # Images (n, C, H, W) stay a tensor: the image estimators' own
             # input adapter (net.decode_inputs) lays them out as their `channels` reads them.
@@ -327,7 +331,10 @@ class ValidationMetrics(Callback):
         else:
             estimator = net
             y = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
-        scores = self.scorer_(estimator, X, y)
+        if weights is None:
+            scores = self.scorer_(estimator, X, y)
+        else:
+            scores = self.scorer_(estimator, X, y, sample_weight=weights.detach().cpu().numpy())
         for name, score in scores.items():
             if isinstance(score, str):  # the traceback of a failed scorer
                 raise ValueError(
