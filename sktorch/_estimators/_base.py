@@ -285,6 +285,8 @@ class BaseTorchEstimator(NetAssembly, Predicting, FittedViews, NetHooksMixin, Ba
             loss and the validation metrics. A weight of 0 removes a sample;
             an integer weight k counts it k times; equal weights are the
             same as None. Finite and >= 0. Not yet with a Dataset X.
+            Batch normalization layers still average a batch's rows
+            unweighted.
 
         Returns
         -------

@@ -124,8 +124,6 @@ def check_sample_weight(sample_weight: Any, n_samples: int, owner: str,
     """
     if sample_weight is None:
         return None
-    if np.ndim(sample_weight) == 0:
-        sample_weight = np.full(n_samples, sample_weight)
     try:
         weights = np.asarray(sample_weight, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -133,6 +131,8 @@ def check_sample_weight(sample_weight: Any, n_samples: int, owner: str,
             f"The {param!r} argument of {owner} must be numbers, one per sample. Got "
             f"{type(sample_weight).__name__} values that are not: {exc}"
         ) from exc
+    if weights.ndim == 0:
+        weights = np.full(n_samples, float(weights))
     if weights.ndim != 1 or len(weights) != n_samples:
         raise ValueError(
             f"The {param!r} argument of {owner} must hold one weight per sample: shape "
@@ -151,8 +151,8 @@ def check_sample_weight(sample_weight: Any, n_samples: int, owner: str,
         )
     if n_samples and weights.sum() <= 0:
         raise ValueError(
-            f"The {param!r} argument of {owner} sums to 0: every sample would be "
-            "removed. Give some samples a positive weight."
+            f"The {param!r} argument of {owner} is zero for every sample: every "
+            "sample would be removed. Give some samples a positive weight."
         )
     if n_samples and (weights == weights[0]).all():
         return None

@@ -1,0 +1,217 @@
+"""sample_weight: the training loss, the epoch losses and the validation metrics are weighted means."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import accuracy_score
+from torch import nn
+
+from sktorch import ImageSegmenter, TorchClassifier, TorchRegressor
+from sktorch._data._split import split_validation
+from sktorch.losses import DiceLoss, FocalLoss, TverskyLoss
+from sktorch.losses._weighted import unreduced, weighted_loss_terms
+
+# Full batch, plain SGD, no shuffling effect: the updates are those of the
+# loss over the whole data, so row duplication and weights compare exactly.
+FULL_BATCH = dict(optimizer="sgd", lr=0.1, batch_size=10_000, max_epochs=3, random_state=0,
+                  device="cpu")
+
+
+def params_of(est):
+    return [p.detach().clone() for p in est.module_.parameters()]
+
+
+def assert_same_params(a, b, atol):
+    for pa, pb in zip(params_of(a), params_of(b)):
+        torch.testing.assert_close(pa, pb, rtol=0, atol=atol)
+
+
+@pytest.fixture
+def counts(iris):
+    return np.random.RandomState(0).randint(0, 4, len(iris[1])).astype(float)
+
+
+def test_integer_weights_equal_duplicated_rows(iris, counts):
+    X, y = iris
+    weighted = TorchClassifier(module__hidden_sizes=(8,), **FULL_BATCH).fit(X, y, sample_weight=counts)
+    repeat = counts.astype(int)
+    duplicated = TorchClassifier(module__hidden_sizes=(8,), **FULL_BATCH).fit(
+        np.repeat(X, repeat, axis=0), np.repeat(y, repeat))
+    assert_same_params(weighted, duplicated, atol=1e-6)
+    np.testing.assert_allclose(weighted.history_[:, "train_loss"],
+                               duplicated.history_[:, "train_loss"], rtol=1e-6)
+
+
+def test_regressor_integer_weights_equal_duplicated_rows(regression_data):
+    X, Y = regression_data
+    counts = np.arange(len(X)) % 3
+    weighted = TorchRegressor(module__hidden_sizes=(8,), **FULL_BATCH).fit(
+        X, Y, sample_weight=counts)
+    duplicated = TorchRegressor(module__hidden_sizes=(8,), **FULL_BATCH).fit(
+        np.repeat(X, counts, axis=0), np.repeat(Y, counts, axis=0))
+    assert_same_params(weighted, duplicated, atol=1e-6)
+
+
+@pytest.mark.parametrize("weight", [1.0, 2.5])
+def test_equal_weights_are_no_weights_to_the_bit(iris, weight):
+    X, y = iris
+    params = dict(module__hidden_sizes=(8,), max_epochs=2, batch_size=16, random_state=0,
+                  device="cpu")
+    plain = TorchClassifier(**params).fit(X, y)
+    for sample_weight in (np.full(len(y), weight), weight):
+        weighted = TorchClassifier(**params).fit(X, y, sample_weight=sample_weight)
+        assert_same_params(weighted, plain, atol=0)
+        assert weighted.history_[:, "train_loss"] == plain.history_[:, "train_loss"]
+
+
+def test_zero_weights_remove_samples(iris):
+    X, y = iris
+    keep = np.arange(len(y)) % 2 == 0
+    weighted = TorchClassifier(module__hidden_sizes=(8,), **FULL_BATCH).fit(
+        X, y, sample_weight=keep.astype(float))
+    half = TorchClassifier(module__hidden_sizes=(8,), **FULL_BATCH).fit(X[keep], y[keep])
+    assert_same_params(weighted, half, atol=1e-6)
+
+
+def test_accumulated_batches_give_the_full_batch_step(iris, counts):
+    X, y = iris
+    full = TorchClassifier(module__hidden_sizes=(8,), **FULL_BATCH).fit(X, y, sample_weight=counts)
+    # Three batches of 50 accumulated into one step: the same gradient,
+    # although each batch holds a different total weight.
+    accumulated = TorchClassifier(
+        module__hidden_sizes=(8,), **{**FULL_BATCH, "batch_size": 50},
+        accumulate_grad_batches=3, iterator_train__shuffle=False,
+    ).fit(X, y, sample_weight=counts)
+    assert_same_params(accumulated, full, atol=1e-6)
+    # The epoch's loss is the weighted mean over all rows, not the mean of
+    # the three batches' means.
+    np.testing.assert_allclose(accumulated.history_[:, "train_loss"],
+                               full.history_[:, "train_loss"], rtol=1e-6)
+
+
+def test_epoch_losses_are_weighted_means_over_the_rows(iris, counts):
+    X, y = iris
+    # lr=0 leaves the module as it was built: the recorded losses are those
+    # of the initial module, which we recompute by hand.
+    est = TorchClassifier(module__hidden_sizes=(8,), optimizer="sgd", lr=1e-30, batch_size=16,
+                          max_epochs=1, validation_fraction=0.3, metrics=("accuracy",),
+                          random_state=0, device="cpu")
+    est.fit(X, y, sample_weight=counts)
+    targets = torch.from_numpy(y)
+    weights = torch.from_numpy(counts.astype(np.float32))
+    from sktorch._data._tensors import WeightedTargets
+
+    (train_x, train_t), (valid_x, valid_t) = split_validation(
+        torch.from_numpy(X), WeightedTargets(targets, weights), 0.3, est._split_seed,
+        est._target_adapter(est))
+    with torch.no_grad():
+        for inputs, weighted, key in ((train_x, train_t, "train_loss"),
+                                      (valid_x, valid_t, "valid_loss")):
+            losses = nn.functional.cross_entropy(est.module_(inputs), weighted.targets,
+                                                 reduction="none")
+            expected = float((losses * weighted.weights).sum() / weighted.weights.sum())
+            assert est.history_[-1, key] == pytest.approx(expected, rel=1e-5)
+    accuracy = accuracy_score(valid_t.targets.numpy(), est.predict(valid_x.numpy()),
+                              sample_weight=valid_t.weights.numpy())
+    assert est.history_[-1, "valid_accuracy"] == pytest.approx(accuracy, rel=1e-12)
+
+
+def test_segmenter_weighs_whole_images():
+    rng = np.random.RandomState(0)
+    images = rng.rand(6, 1, 8, 8).astype(np.float32)
+    masks = (images[:, 0] > 0.5).astype(int)
+    counts = np.array([0, 1, 2, 1, 3, 0])
+    # (Batch normalization averages the rows of a batch unweighted: off here.)
+    params = dict(module__depth=1, module__width=4, module__batch_norm=False,
+                  criterion="cross_entropy", **FULL_BATCH)
+    weighted = ImageSegmenter(**params).fit(images, masks, sample_weight=counts)
+    duplicated = ImageSegmenter(**params).fit(np.repeat(images, counts, axis=0),
+                                              np.repeat(masks, counts, axis=0))
+    assert_same_params(weighted, duplicated, atol=1e-6)
+
+
+LOSSES = [
+    (nn.CrossEntropyLoss(), "index"),
+    (nn.CrossEntropyLoss(weight=torch.tensor([1.0, 3.0, 0.5]), ignore_index=1), "index"),
+    (nn.NLLLoss(weight=torch.tensor([2.0, 1.0, 1.0])), "log_index"),
+    (nn.BCEWithLogitsLoss(), "binary"),
+    (nn.MSELoss(), "real"),
+    (nn.L1Loss(), "real"),
+    (nn.SmoothL1Loss(), "real"),
+    (FocalLoss(mode="multiclass"), "index"),
+    (FocalLoss(mode="multiclass", ignore_index=2), "index"),
+    (DiceLoss(mode="multiclass"), "index"),
+    (TverskyLoss(mode="multiclass"), "index"),
+]
+
+
+@pytest.mark.parametrize("criterion, kind", LOSSES, ids=lambda v: repr(v)[:40])
+@pytest.mark.parametrize("spatial", [False, True], ids=["rows", "pixels"])
+def test_unit_weights_give_the_losses_own_mean(criterion, kind, spatial):
+    """With every weight 1, S / D is the loss's own 'mean', for each loss
+    that has a per-sample form; weights then act per sample."""
+    torch.manual_seed(0)
+    shape = (5, 3, 4, 4) if spatial else (5, 3)
+    logits = torch.randn(shape)
+    if kind in ("index", "log_index"):
+        target = torch.randint(0, 3, (shape[0], *shape[2:]))
+        if kind == "log_index":
+            logits = logits.log_softmax(1)
+    elif kind == "binary":
+        target = torch.randint(0, 2, shape).float()
+    else:
+        target = torch.randn(shape)
+    total, denominator = weighted_loss_terms(unreduced(criterion, "Test"), logits, target,
+                                             torch.ones(shape[0]), "Test")
+    torch.testing.assert_close(total / denominator, criterion(logits, target))
+    # Weights 2 on the first sample: as if it came twice.
+    weights = torch.tensor([2.0, 1, 1, 1, 1])
+    total, denominator = weighted_loss_terms(unreduced(criterion, "Test"), logits, target,
+                                             weights, "Test")
+    twice = criterion(torch.cat([logits[:1], logits]), torch.cat([target[:1], target]))
+    torch.testing.assert_close(total / denominator, twice)
+
+
+def test_the_loss_is_not_changed_by_its_unreduced_copy():
+    criterion = nn.CrossEntropyLoss()
+    copy = unreduced(criterion, "Test")
+    assert copy.reduction == "none" and criterion.reduction == "mean"
+
+
+@pytest.mark.parametrize("sample_weight, match", [
+    (lambda n: -np.ones(n), "negative weights"),
+    (lambda n: np.r_[np.nan, np.ones(n - 1)], "NaN or infinite"),
+    (lambda n: np.ones(n - 1), r"shape \(150,\)"),
+    (lambda n: np.zeros(n), "zero for every sample"),
+    (lambda n: np.ones((n, 2)), r"one weight per sample"),
+    (lambda n: ["a"] * n, "must be numbers"),
+])
+def test_bad_weights_are_clear_errors(iris, sample_weight, match):
+    X, y = iris
+    with pytest.raises(ValueError, match=f"'sample_weight' argument of TorchClassifier.*{match}"
+                       if "shape" not in match else match):
+        TorchClassifier(max_epochs=1).fit(X, y, sample_weight=sample_weight(len(y)))
+
+
+def test_a_loss_without_per_sample_values_is_refused_with_the_way_out(iris, counts):
+    X, y = iris
+    with pytest.raises(ValueError, match="batch=True pools.*criterion__batch=False"):
+        TorchClassifier(criterion="dice", max_epochs=1).fit(X, y, sample_weight=counts)
+
+
+def test_partial_fit_takes_weights(iris, counts):
+    X, y = iris
+    a = TorchClassifier(module__hidden_sizes=(8,), **{**FULL_BATCH, "max_epochs": 1})
+    b = TorchClassifier(module__hidden_sizes=(8,), **{**FULL_BATCH, "max_epochs": 1})
+    repeat = counts.astype(int)
+    for _ in range(2):
+        a.partial_fit(X, y, classes=np.unique(y), sample_weight=counts)
+        b.partial_fit(np.repeat(X, repeat, axis=0), np.repeat(y, repeat), classes=np.unique(y))
+    assert_same_params(a, b, atol=1e-6)
+
+
+def test_score_takes_weights(iris, counts):
+    X, y = iris
+    est = TorchClassifier(max_epochs=2, random_state=0).fit(X, y)
+    assert est.score(X, y, sample_weight=counts) == pytest.approx(
+        accuracy_score(y, est.predict(X), sample_weight=counts))
