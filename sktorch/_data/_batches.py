@@ -273,5 +273,8 @@ class ShardedBatches:
                     f"this batch holds {type(part).__name__} values, not tensors."
                 )
         if len(Xi) <= self.rank:
-            return Xi[:1], yi[:1]
+            stand_in = yi[:1]
+            if isinstance(stand_in, WeightedTargets):
+                stand_in = WeightedTargets(stand_in.targets, torch.zeros_like(stand_in.weights))
+            return Xi[:1], stand_in
         return Xi[self.rank :: self.world], yi[self.rank :: self.world]
