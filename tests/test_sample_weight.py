@@ -215,3 +215,76 @@ def test_score_takes_weights(iris, counts):
     est = TorchClassifier(max_epochs=2, random_state=0).fit(X, y)
     assert est.score(X, y, sample_weight=counts) == pytest.approx(
         accuracy_score(y, est.predict(X), sample_weight=counts))
+
+
+# ------------------------------------------------------ scikit-learn's meta-estimators
+def quick(**params):
+    return TorchClassifier(module__hidden_sizes=(8,), lr=0.05, max_epochs=5, random_state=0,
+                           **params)
+
+
+@pytest.fixture(scope="module")
+def tumours():
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_breast_cancer(return_X_y=True)
+    X = StandardScaler().fit_transform(X).astype(np.float32)
+    rows = np.random.RandomState(0).permutation(len(y))[:240]
+    weights = np.random.RandomState(1).rand(len(rows)) + 0.5
+    return X[rows], y[rows], weights
+
+
+@pytest.mark.parametrize("name", ["adaboost", "calibrated", "bagging", "stacking", "tuned",
+                                  "one_vs_rest"])
+def test_meta_estimators_run_unchanged(tumours, name):
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.ensemble import AdaBoostClassifier, BaggingClassifier, StackingClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import TunedThresholdClassifierCV
+    from sklearn.multiclass import OneVsRestClassifier
+
+    X, y, weights = tumours
+    meta, fit_params = {
+        # AdaBoost reweighs the samples of every round through sample_weight.
+        "adaboost": (AdaBoostClassifier(quick(), n_estimators=3, random_state=0), {}),
+        "calibrated": (CalibratedClassifierCV(quick(), ensemble=False, cv=3),
+                       {"sample_weight": weights}),
+        "bagging": (BaggingClassifier(quick(), n_estimators=3, random_state=0),
+                    {"sample_weight": weights}),
+        "stacking": (StackingClassifier([("torch", quick())], cv=3,
+                                        final_estimator=LogisticRegression()),
+                     {"sample_weight": weights}),
+        "tuned": (TunedThresholdClassifierCV(quick(), cv=3, random_state=0), {}),
+        "one_vs_rest": (OneVsRestClassifier(quick()), {}),
+    }[name]
+    meta.fit(X, y, **fit_params)
+    assert meta.score(X, y) > 0.9
+
+
+def test_metadata_routing_sends_the_weights_of_each_fold(tumours):
+    import sklearn
+    from sklearn.model_selection import GridSearchCV, KFold, cross_validate
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y, weights = tumours
+    cv = KFold(3)
+    with sklearn.config_context(enable_metadata_routing=True):
+        pipe = make_pipeline(
+            StandardScaler().set_fit_request(sample_weight=False),
+            quick().set_fit_request(sample_weight=True).set_score_request(sample_weight=True),
+        )
+        result = cross_validate(pipe, X, y, cv=cv, params={"sample_weight": weights},
+                                return_estimator=True)
+        search = GridSearchCV(pipe, {"torchclassifier__lr": [0.01, 0.05]}, cv=cv)
+        search.fit(X, y, sample_weight=weights)
+    assert set(search.best_params_) == {"torchclassifier__lr"}
+    for (train, test), fitted, score in zip(cv.split(X), result["estimator"],
+                                            result["test_score"]):
+        by_hand = make_pipeline(StandardScaler(), quick())
+        by_hand.fit(X[train], y[train], torchclassifier__sample_weight=weights[train])
+        np.testing.assert_array_equal(fitted.predict_proba(X[test]),
+                                      by_hand.predict_proba(X[test]))
+        assert score == pytest.approx(accuracy_score(y[test], by_hand.predict(X[test]),
+                                                     sample_weight=weights[test]))
