@@ -288,3 +288,71 @@ def test_metadata_routing_sends_the_weights_of_each_fold(tumours):
                                       by_hand.predict_proba(X[test]))
         assert score == pytest.approx(accuracy_score(y[test], by_hand.predict(X[test]),
                                                      sample_weight=weights[test]))
+
+
+# ------------------------------------------------------------------ class_weight
+def test_balanced_class_weight_is_scikit_learns_sample_weight(iris):
+    from sklearn.utils.class_weight import compute_sample_weight
+
+    X, y = iris
+    keep = np.r_[np.arange(0, 50), np.arange(50, 70), np.arange(100, 150)]
+    X, y = X[keep], np.array(["setosa", "versicolor", "virginica"])[y[keep]]
+    balanced = TorchClassifier(module__hidden_sizes=(8,), class_weight="balanced",
+                               **FULL_BATCH).fit(X, y)
+    by_hand = TorchClassifier(module__hidden_sizes=(8,), **FULL_BATCH).fit(
+        X, y, sample_weight=compute_sample_weight("balanced", y))
+    assert_same_params(balanced, by_hand, atol=1e-7)
+
+
+def test_class_weight_dict_multiplies_sample_weight(iris, counts):
+    X, y = iris
+    labels = np.array(["a", "b", "c"])[y]
+    weights = {"a": 2.0, "c": 0.5}  # 'b' weighs 1
+    combined = TorchClassifier(module__hidden_sizes=(8,), class_weight=weights,
+                               **FULL_BATCH).fit(X, labels, sample_weight=counts)
+    by_hand = TorchClassifier(module__hidden_sizes=(8,), **FULL_BATCH).fit(
+        X, labels, sample_weight=counts * np.array([2.0, 1.0, 0.5])[y])
+    assert_same_params(combined, by_hand, atol=1e-7)
+
+
+def test_class_weight_equals_the_cross_entropys_own_class_weights(iris):
+    X, y = iris
+    weighted = TorchClassifier(module__hidden_sizes=(8,), class_weight={0: 3.0, 1: 1.0, 2: 0.5},
+                               **FULL_BATCH).fit(X, y)
+    in_the_loss = TorchClassifier(module__hidden_sizes=(8,),
+                                  criterion__weight=torch.tensor([3.0, 1.0, 0.5]),
+                                  **FULL_BATCH).fit(X, y)
+    assert_same_params(weighted, in_the_loss, atol=1e-6)
+
+
+def test_balanced_class_weight_raises_minority_recall():
+    from sklearn.datasets import make_classification
+    from sklearn.metrics import recall_score
+
+    X, y = make_classification(n_samples=600, n_features=8, weights=[0.95], flip_y=0,
+                               class_sep=0.6, random_state=0)
+    X_test, y_test = X[400:], y[400:]
+    params = dict(module__hidden_sizes=(16,), max_epochs=10, lr=0.01, random_state=0)
+    plain = TorchClassifier(**params).fit(X[:400], y[:400])
+    balanced = TorchClassifier(class_weight="balanced", **params).fit(X[:400], y[:400])
+    minority = (recall_score(y_test, plain.predict(X_test)),
+                recall_score(y_test, balanced.predict(X_test)))
+    assert minority[1] > minority[0] + 0.2, minority
+
+
+@pytest.mark.parametrize("class_weight, fit, match", [
+    ({"x": 1.0}, "fit", r"'class_weight' parameter of TorchClassifier has the key 'x', which is "
+                        r"not a class of y"),
+    ({0: -1.0}, "fit", r"gives class 0 the weight -1.0; weights must be finite and >= 0"),
+    ("balanced", "partial_fit", r"class_weight='balanced' of TorchClassifier cannot be used "
+                                r"with partial_fit"),
+    ("auto", "fit", r"'class_weight' parameter of TorchClassifier must be"),
+])
+def test_bad_class_weights_are_clear_errors(iris, class_weight, fit, match):
+    X, y = iris
+    est = TorchClassifier(class_weight=class_weight, max_epochs=1)
+    with pytest.raises(ValueError, match=match):
+        if fit == "fit":
+            est.fit(X, y)
+        else:
+            est.partial_fit(X, y, classes=np.unique(y))

@@ -406,7 +406,7 @@ class BaseTorchEstimator(NetAssembly, Predicting, FittedViews, NetHooksMixin, Ba
         return self._is_fitted()
 
     def _prepare_fit(self, X: Any, y: Any, classes: Any, reset: bool,
-                     sample_weight: Any = None):
+                     sample_weight: Any = None, method: str = "fit"):
         """Validate and convert the data; with ``reset``, also pick the device
         and draw the seed of a new fit.
 
@@ -427,7 +427,14 @@ class BaseTorchEstimator(NetAssembly, Predicting, FittedViews, NetHooksMixin, Ba
             inputs, y = adapt_inputs.validate(X, as_array_input(y), adapt_targets, reset)
             weights = check_sample_weight(sample_weight, len(inputs), owner)
             targets, n_outputs = adapt_targets.encode(y, classes, reset=reset)
-            if weights is not None:
+            weights = adapt_targets.weigh(targets, weights, method)
+            if weights is not None and not (weights == weights[0]).all():
+                # (Equal weights weigh nothing: training stays unweighted, to the bit.)
+                if weights.sum() <= 0:
+                    raise ValueError(
+                        f"The sample weights of {owner} (sample_weight times class_weight) "
+                        "are zero for every sample. Give some samples a positive weight."
+                    )
                 targets = WeightedTargets(targets, torch.from_numpy(weights.astype(np.float32)))
         if reset:
             device = resolve_device(self.device, type(self).__name__)
@@ -473,7 +480,7 @@ class BaseTorchEstimator(NetAssembly, Predicting, FittedViews, NetHooksMixin, Ba
         if self.strategy is not None or self.devices is not None:
             world = check_distributed(self)
         inputs, targets, n_outputs, device, seed = self._prepare_fit(X, y, classes, initialize,
-                                                                      sample_weight)
+                                                                      sample_weight, method)
         check_iterator_options(self._option_params(), type(self).__name__,
                                arrays=not isinstance(inputs, EncodedDataset))
         if world is not None and world > 1:

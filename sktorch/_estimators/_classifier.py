@@ -16,6 +16,7 @@ from sktorch._estimators._base import BaseTorchEstimator
 from sktorch._estimators._params import fill_doc
 from sktorch._engine._checks import check_output_fits_loss, output_kind
 from sktorch._utils._introspect import accepted_arguments
+from sktorch._utils._validation import StrOptions
 from sktorch.losses._plan import LossPlan
 
 
@@ -90,6 +91,7 @@ class TorchClassifier(LabelsMixin, ClassifierMixin, BaseTorchEstimator):
     Parameters
     ----------
     $common_parameters
+    $class_weight
 
     Attributes
     ----------
@@ -130,12 +132,17 @@ class TorchClassifier(LabelsMixin, ClassifierMixin, BaseTorchEstimator):
 
     _fitted_attributes = (*BaseTorchEstimator._fitted_attributes, *LabelsMixin._label_attributes)
     _target_adapter = LabelTarget
+    _parameter_constraints: dict = {
+        **BaseTorchEstimator._parameter_constraints,
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+    }
 
     def __init__(
         self,
         module: Any = "mlp",
         *,
         criterion: Any = "cross_entropy",
+        class_weight: dict | str | None = None,
         optimizer: Any = "adam",
         lr: float = 1e-3,
         lr_scheduler: Any = None,
@@ -166,6 +173,7 @@ class TorchClassifier(LabelsMixin, ClassifierMixin, BaseTorchEstimator):
         callbacks: list | None = None,
         **kwargs: Any,
     ) -> None:
+        self.class_weight = class_weight
         super().__init__(
             module,
             criterion=criterion,
