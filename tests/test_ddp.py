@@ -257,3 +257,18 @@ def test_ddp_on_more_gpus_than_there_are_is_an_error(iris):
     if device == "cuda":
         with pytest.raises(InvalidParameterError, match=f"has {devices - 1} CUDA device"):
             TorchClassifier(strategy="ddp", devices=devices, device="cuda").fit(*iris)
+
+
+def test_weighted_ddp_gives_the_weights_of_the_weighted_single_process_fit(iris):
+    """Each process's share of a batch holds a different total weight: the
+    step divides by the global batch's weight, as one process would."""
+    X, y = iris
+    weights = np.random.RandomState(1).randint(0, 4, len(y)).astype(float)
+    single = TorchClassifier(**PARAMS).fit(X, y, sample_weight=weights)
+    parallel = TorchClassifier(strategy="ddp", devices=2, **PARAMS).fit(
+        X, y, sample_weight=weights)
+    expected, got = single.module_.state_dict(), parallel.module_.state_dict()
+    for name in expected:
+        torch.testing.assert_close(got[name], expected[name], rtol=1e-5, atol=1e-6)
+    for key in ("train_loss", "valid_loss"):
+        np.testing.assert_allclose(parallel.history_[:, key], single.history_[:, key], rtol=1e-5)

@@ -24,7 +24,12 @@ import torch
 from skorch.dataset import unpack_data
 from torch.utils.data import DataLoader
 
-from sktorch._data._tensors import PermutationSampler
+from sktorch._data._tensors import (
+    PermutationSampler,
+    WeightedTargets,
+    plain_targets,
+    target_weights,
+)
 from sktorch._utils._introspect import did_you_mean
 from sktorch.exceptions import InvalidParameterError
 
@@ -206,12 +211,15 @@ class AugmentedBatches:
                     f"{type(Xi).__name__} inputs."
                 )
             if self.joint:
+                weights = target_weights(yi)
+                yi = plain_targets(yi)
                 if not isinstance(yi, torch.Tensor):
                     raise TypeError(
                         "augment transforms images and masks together; this training "
                         f"batch holds {type(yi).__name__} targets."
                     )
-                yield self.augment.pair(Xi.to(self.device), yi.to(self.device))
+                Xi, yi = self.augment.pair(Xi.to(self.device), yi.to(self.device))
+                yield Xi, (yi if weights is None else WeightedTargets(yi, weights))
             else:
                 yield self.augment(Xi.to(self.device)), yi
 
@@ -258,12 +266,15 @@ class ShardedBatches:
 
     def _share(self, batch: Any) -> tuple[Any, Any]:
         Xi, yi = unpack_data(batch)
-        for part in (Xi, yi):
+        for part in (Xi, plain_targets(yi)):
             if not isinstance(part, torch.Tensor):
                 raise TypeError(
                     "strategy='ddp' splits each training batch across processes by rows; "
                     f"this batch holds {type(part).__name__} values, not tensors."
                 )
         if len(Xi) <= self.rank:
-            return Xi[:1], yi[:1]
+            stand_in = yi[:1]
+            if isinstance(stand_in, WeightedTargets):
+                stand_in = WeightedTargets(stand_in.targets, torch.zeros_like(stand_in.weights))
+            return Xi[:1], stand_in
         return Xi[self.rank :: self.world], yi[self.rank :: self.world]

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
 
-from sktorch._data._tensors import EncodedDataset
+from sktorch._data._tensors import EncodedDataset, plain_targets
 
 
 def split_validation(inputs: Any, targets: Any, share: float | None, seed: int,
@@ -37,7 +37,7 @@ def split_validation(inputs: Any, targets: Any, share: float | None, seed: int,
             "both need at least 1. Use more data or validation_fraction=None "
             "(and early_stopping=None)."
         )
-    labels = target_adapter.stratify(targets)
+    labels = target_adapter.stratify(plain_targets(targets))
     if labels is not None:
         counts = np.unique(labels, return_counts=True)[1]
         n_classes = len(counts)

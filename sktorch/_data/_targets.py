@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.utils.class_weight import compute_class_weight
 
 from sktorch._utils._validation import (
     as_array_input,
@@ -78,6 +79,13 @@ class TargetAdapter:
 
     def check_first_partial_fit(self, classes: Any) -> None:
         """Check the arguments of the first ``partial_fit`` call."""
+
+    def weigh(self, targets: torch.Tensor, weights: np.ndarray | None,
+              method: str) -> np.ndarray | None:
+        """The sample weights of the encoded ``targets``: ``weights`` (the
+        user's ``sample_weight``, checked; None for none) times what the
+        estimator weighs by target (a classifier's ``class_weight``)."""
+        return weights
 
 
 class RegressionTarget(TargetAdapter):
@@ -195,6 +203,42 @@ class LabelTarget(_Labels):
             f"sigmoid output), but y has {n_classes} classes. Use "
             "criterion='cross_entropy', or mode='multiclass', for more than two classes."
         )
+
+    def weigh(self, targets, weights, method):
+        class_weight = getattr(self.estimator, "class_weight", None)
+        if class_weight is None:
+            return weights
+        classes = self.estimator.classes_
+        index = (targets if targets.ndim == 1 else targets[:, 0]).long().numpy()
+        if isinstance(class_weight, str):  # 'balanced' (the parameter's constraint)
+            if method == "partial_fit":
+                raise ValueError(
+                    f"class_weight='balanced' of {self.owner} cannot be used with "
+                    "partial_fit: each call sees only part of the data, so the classes' "
+                    "frequencies are unknown. Compute the weights once, e.g. with "
+                    "sklearn.utils.class_weight.compute_class_weight on all of y, and "
+                    "pass them as a dict."
+                )
+            per_class = compute_class_weight("balanced", classes=np.arange(len(classes)),
+                                             y=index)
+        else:
+            per_class = np.ones(len(classes))
+            for label, weight in class_weight.items():
+                found = np.flatnonzero(classes == label)
+                if len(found) != 1:
+                    raise ValueError(
+                        f"The 'class_weight' parameter of {self.owner} has the key "
+                        f"{label!r}, which is not a class of y (classes_ is "
+                        f"{classes.tolist()!r})."
+                    )
+                if not (np.isfinite(weight) and weight >= 0):
+                    raise ValueError(
+                        f"The 'class_weight' parameter of {self.owner} gives class "
+                        f"{label!r} the weight {weight!r}; weights must be finite and >= 0."
+                    )
+                per_class[found[0]] = weight
+        by_class = per_class[index]
+        return by_class if weights is None else weights * by_class
 
     def check_seen(self, y):
         classes = self.estimator.classes_

@@ -229,3 +229,59 @@ class TensorDataset:
 
     def __len__(self) -> int:
         return len(self.X)
+
+
+class WeightedTargets:
+    """Encoded targets with one weight per sample, indexed together.
+
+    What a fit with ``sample_weight`` carries where the targets go: rows
+    are taken from both by the same index (a batch, the validation split, a
+    data-parallel share), moved to a device together, and the net's loss
+    reads both (see :func:`sktorch.losses._weighted.weighted_loss_terms`).
+
+    Parameters
+    ----------
+    targets : torch.Tensor
+        The encoded targets, one row per sample.
+    weights : torch.Tensor
+        float32 weights of shape (n_samples,), finite and >= 0.
+    """
+
+    __slots__ = ("targets", "weights")
+
+    def __init__(self, targets: torch.Tensor, weights: torch.Tensor) -> None:
+        if len(targets) != len(weights):
+            raise ValueError(f"{len(targets)} targets but {len(weights)} weights.")
+        self.targets = targets
+        self.weights = weights
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, index: Any) -> WeightedTargets:
+        return WeightedTargets(self.targets[index], self.weights[index])
+
+    @property
+    def device(self) -> torch.device:
+        return self.targets.device
+
+    def numel(self) -> int:
+        return self.targets.numel() + self.weights.numel()
+
+    def element_size(self) -> int:
+        # For memory estimates (numel * element_size): the larger of the two.
+        return max(self.targets.element_size(), self.weights.element_size())
+
+    def to(self, device: Any, non_blocking: bool = False) -> WeightedTargets:
+        return WeightedTargets(self.targets.to(device, non_blocking=non_blocking),
+                               self.weights.to(device, non_blocking=non_blocking))
+
+
+def plain_targets(targets: Any) -> Any:
+    """The targets without their weights (unchanged when unweighted)."""
+    return targets.targets if isinstance(targets, WeightedTargets) else targets
+
+
+def target_weights(targets: Any) -> torch.Tensor | None:
+    """The weights carried with ``targets``, or None."""
+    return targets.weights if isinstance(targets, WeightedTargets) else None

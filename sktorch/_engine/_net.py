@@ -19,10 +19,11 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import Callback, EarlyStopping
-from skorch.dataset import unpack_data
+from skorch.callbacks import Callback, EarlyStopping, PassthroughScoring
+from skorch.dataset import get_len, unpack_data
 from skorch.history import History
 from skorch.utils import TeeGenerator
 
@@ -34,10 +35,11 @@ from sktorch._data._batches import (
     check_iterator_options,
     loader_options,
 )
-from sktorch._data._tensors import TensorDataset
+from sktorch._data._tensors import TensorDataset, WeightedTargets
 from sktorch._engine._net_hooks import NetHooks, overridden_hooks
 from sktorch._engine._scoring import ScoringView
 from sktorch.exceptions import InvalidParameterError
+from sktorch.losses._weighted import unreduced, weighted_loss_terms
 
 # precision name -> autocast dtype (None: no autocast)
 PRECISIONS: dict[str, torch.dtype | None] = {
@@ -170,6 +172,13 @@ class SktorchNet(NetHooks, ScoringView, NeuralNet):
         # batches; None otherwise.
         self._shard: tuple[int, int] | None = None
         self._global_sizes: list[int] = []
+        # Weighted batches (sample_weight): the loss's denominator D of the
+        # batch just scored (see sktorch.losses._weighted), read by the step
+        # and the epoch loop that scored it; the D summed over the current
+        # accumulation group; the loss copy giving element losses.
+        self._batch_weight: torch.Tensor | None = None
+        self._group_weight: torch.Tensor | None = None
+        self._unreduced: tuple[Any, Any] | None = None
 
     @property
     def estimator(self) -> Any:
@@ -192,7 +201,18 @@ class SktorchNet(NetHooks, ScoringView, NeuralNet):
     def __getstate__(self):
         state = super().__getstate__()
         state.pop("_estimator_ref", None)
+        state["_unreduced"] = None  # a copy of criterion_, made again when needed
+        state["_batch_weight"] = state["_group_weight"] = None
         return state
+
+    def get_default_callbacks(self):
+        # train_loss and valid_loss averaged over the batches by their weight
+        # (see _LossAverage), not only by their number of rows.
+        return [
+            (name, _LossAverage(name=name, on_train=name == "train_loss")
+             if isinstance(callback, PassthroughScoring) else callback)
+            for name, callback in super().get_default_callbacks()
+        ]
 
     def notify(self, method_name, **cb_kwargs):
         # skorch calls every callback's hook three times per batch, though
@@ -413,9 +433,42 @@ class SktorchNet(NetHooks, ScoringView, NeuralNet):
     def _get_loss(self, y_pred, y_true, X=None, training=False):
         if self.log_output and isinstance(y_pred, torch.Tensor):
             y_pred = torch.log(y_pred + torch.finfo(y_pred.dtype).eps)
+        if isinstance(y_true, WeightedTargets):
+            total, denominator = weighted_loss_terms(
+                self._unreduced_criterion(), y_pred,
+                y_true.targets.to(_as_device(self.device)), y_true.weights, self._owner())
+            self._batch_weight = denominator.detach()
+            # A batch whose every weight is 0 has S = 0 and D = 0: loss 0.
+            return total / denominator.clamp_min(torch.finfo(denominator.dtype).tiny)
         if isinstance(y_true, torch.Tensor):
             return self.criterion_(y_pred, y_true.to(_as_device(self.device)))
         return NeuralNet.get_loss(self, y_pred, y_true, X=X, training=training)
+
+    def _owner(self) -> str:
+        return type(self.estimator or self).__name__
+
+    def _unreduced_criterion(self):
+        """``criterion_`` giving element losses (``reduction='none'``), for
+        weighted batches; a copy, made once per criterion."""
+        if self._unreduced is None or self._unreduced[0] is not self.criterion_:
+            self._unreduced = (self.criterion_, unreduced(self.criterion_, self._owner()))
+        return self._unreduced[1]
+
+    def _divide_grads(self, denominator: torch.Tensor) -> None:
+        """Gradients of ``sum S`` over a step's batches (weighted, with
+        accumulation or data-parallel training) made those of ``sum S /
+        sum D``: what one large batch would give."""
+        if self._shard is not None:
+            import torch.distributed as dist
+
+            denominator = denominator.clone()
+            dist.all_reduce(denominator)
+            # DistributedDataParallel averaged the gradients over processes.
+            denominator = denominator / self._shard[1]
+        scale = 1.0 / denominator.clamp_min(torch.finfo(denominator.dtype).tiny)
+        for _, param in self.get_all_learnable_params():
+            if param.grad is not None:
+                param.grad.mul_(scale.to(param.grad.dtype))
 
     def _train_step(self, batch, **fit_params):
         if not self._custom_step():
@@ -448,10 +501,21 @@ class SktorchNet(NetHooks, ScoringView, NeuralNet):
 
         self._set_training(True)
         Xi, yi = unpack_data(batch)
+        # Weighted batches over several backward passes (accumulation) or
+        # processes: each backward pass takes the batch's S, and the
+        # gradients are divided by the step's D before the optimizer steps.
+        summed = isinstance(yi, WeightedTargets) and (
+            self.accumulate_grad_batches > 1 or self._shard is not None)
         with self.autocast():
             y_pred = self.infer(Xi, **fit_params)
             loss = self.get_loss(y_pred, yi, X=Xi, training=True)
-        scaled = loss * weight if weight != 1.0 else loss
+        if summed:
+            denominator = self._batch_weight
+            scaled = loss * denominator
+            self._group_weight = (denominator if first_in_group
+                                  else self._group_weight + denominator)
+        else:
+            scaled = loss * weight if weight != 1.0 else loss
         if self.scaler_ is not None:
             scaled = self.scaler_.scale(scaled)
         scaled.backward()
@@ -461,6 +525,8 @@ class SktorchNet(NetHooks, ScoringView, NeuralNet):
             if self.scaler_ is not None:
                 for name in self._optimizers:
                     self.scaler_.unscale_(getattr(self, name + "_"))
+            if summed:
+                self._divide_grads(self._group_weight)
             if self.max_grad_norm is not None:
                 params = [p for _, p in self.get_all_learnable_params()]
                 torch.nn.utils.clip_grad_norm_(params, self.max_grad_norm)
@@ -481,22 +547,38 @@ class SktorchNet(NetHooks, ScoringView, NeuralNet):
             # process training on it would.
             import torch.distributed as dist
 
+            if summed:
+                terms = torch.stack([loss.detach().float() * self._batch_weight,
+                                     self._batch_weight.float()])
+                dist.all_reduce(terms)
+                self._batch_weight = terms[1]
+                return {"loss": terms[0] / terms[1].clamp_min(torch.finfo(terms.dtype).tiny),
+                        "y_pred": y_pred, "batch_size": n_global}
             total = loss.detach().float() * n_local
             dist.all_reduce(total)
             return {"loss": total / n_global, "y_pred": y_pred, "batch_size": n_global}
         return {"loss": loss, "y_pred": y_pred}
 
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
-        if not (training and self._shard is not None):
-            return super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
-        # skorch's loop, recording the global batch's loss and size rather
-        # than this process's share of them.
+        if iterator is None:
+            return
+        # skorch's loop. It records a data-parallel step's global batch
+        # (loss and size) rather than this process's share of it, and a
+        # weighted batch's weight D (``<prefix>_batch_weight``), by which
+        # the epoch's loss averages the batches' losses.
         batch_count = 0
         for batch in iterator:
             self.notify("on_batch_begin", batch=batch, training=training)
+            self._batch_weight = None
             step = step_fn(batch, **fit_params)
             self.history.record_batch(prefix + "_loss", step["loss"].item())
-            self.history.record_batch(prefix + "_batch_size", step.pop("batch_size"))
+            size = step.pop("batch_size", None)
+            if size is None:
+                size = get_len(batch[0]) if isinstance(batch, (tuple, list)) else get_len(batch)
+            self.history.record_batch(prefix + "_batch_size", size)
+            if self._batch_weight is not None:
+                self.history.record_batch(prefix + "_batch_weight", self._batch_weight.item())
+                self._batch_weight = None
             self.notify("on_batch_end", batch=batch, training=training, **step)
             batch_count += 1
         self.history.record(prefix + "_batch_count", batch_count)
@@ -554,3 +636,21 @@ class SktorchNet(NetHooks, ScoringView, NeuralNet):
             return AugmentedBatches(iterator, self.augment, _as_device(self.device),
                                     joint=self.augment_targets)
         return iterator
+
+
+class _LossAverage(PassthroughScoring):
+    """skorch's epoch loss (``train_loss``, ``valid_loss``): the batches'
+    losses averaged by their number of rows, or by their weight D when the
+    batches were weighted (``sample_weight``), so that the epoch's loss is
+    the weighted mean over all its samples."""
+
+    def get_avg_score(self, history):
+        prefix = "train" if self.on_train else "valid"
+        batches = history[-1, "batches"]
+        scored = [batch for batch in batches if self.name in batch]
+        key = f"{prefix}_batch_weight"
+        if scored and all(key in batch for batch in scored):
+            weights = [batch[key] for batch in scored]
+            if sum(weights) > 0:
+                return float(np.average([b[self.name] for b in scored], weights=weights))
+        return super().get_avg_score(history)

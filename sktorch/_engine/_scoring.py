@@ -43,7 +43,7 @@ from skorch.dataset import unpack_data
 from skorch.utils import to_numpy
 from torch import nn
 
-from sktorch._data._tensors import TensorDataset
+from sktorch._data._tensors import TensorDataset, WeightedTargets, plain_targets
 from sktorch._engine._inference import InferenceModule, chunks, first_output, run_inference
 
 __all__ = ["ScoringView"]
@@ -99,6 +99,7 @@ class ScoringView:
         (labels for classifiers, masks for segmenters); unchanged without an
         estimator."""
         estimator = self.estimator
+        targets = plain_targets(targets)  # without their weights (sample_weight)
         return targets if estimator is None else estimator._adapters()[1].decode(targets)
 
     # --------------------------------------------------------- predictions
@@ -250,6 +251,8 @@ class ScoringView:
         """The target extractor of the fit's scoring callbacks (in place of
         skorch's ``to_numpy``): the fit's target tensors decoded as the user
         gave ``y``."""
+        if isinstance(y, WeightedTargets):
+            y = y.targets  # skorch's scorers take no weights
         return self.decode_targets(y) if isinstance(y, torch.Tensor) else to_numpy(y)
 
     def _caches(self, callback: Any) -> bool:

@@ -44,6 +44,7 @@ from sktorch._estimators._continuing import check_and_apply, remember
 from sktorch._data._tensors import (
     EncodedDataset,
     TensorDataset,
+    WeightedTargets,
     collect_targets,
     is_dataset,
     split_item,
@@ -55,7 +56,7 @@ from sktorch._engine._net import SktorchNet
 from sktorch._engine._net_hooks import NetHooksMixin
 from sktorch._utils._introspect import did_you_mean
 from sktorch._utils._rng import fit_random_state, rng_state, set_rng_state
-from sktorch._utils._validation import as_array_input
+from sktorch._utils._validation import as_array_input, check_sample_weight
 from sktorch.exceptions import InvalidParameterError
 from sktorch.callbacks._needs import check_validation_needs
 from sktorch.callbacks._checkpoint import check_resume, load_training_state, read_checkpoint
@@ -252,7 +253,7 @@ class BaseTorchEstimator(NetAssembly, Predicting, FittedViews, NetHooksMixin, Ba
     # ------------------------------------------------------- subclass hooks
 
     # --------------------------------------------------------------- fitting
-    def fit(self, X: Any, y: Any = None) -> BaseTorchEstimator:
+    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> BaseTorchEstimator:
         """Train the module on X and y.
 
         With ``warm_start=True`` on a fitted estimator, training continues
@@ -277,6 +278,15 @@ class BaseTorchEstimator(NetAssembly, Predicting, FittedViews, NetHooksMixin, Ba
             Iterable-style datasets are not accepted.
         y : array-like or None, default=None
             Targets; None when X is a Dataset.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sample: the training loss is the weighted mean of
+            the samples' losses (a sample's weight applies to every element
+            of its loss: each output, each pixel), and so are the validation
+            loss and the validation metrics. A weight of 0 removes a sample;
+            an integer weight k counts it k times; equal weights are the
+            same as None. Finite and >= 0. Not yet with a Dataset X.
+            Batch normalization layers still average a batch's rows
+            unweighted.
 
         Returns
         -------
@@ -287,16 +297,18 @@ class BaseTorchEstimator(NetAssembly, Predicting, FittedViews, NetHooksMixin, Ba
         self._check_params()
         epochs_before = len(self.history_) if self.warm_start and self._is_fitted() else 0
         self._fit(X, y, classes=None, epochs=self.max_epochs, warm=self.warm_start,
-                  method="fit")
+                  method="fit", sample_weight=sample_weight)
         warn_if_not_converged(self, len(self.history_) - epochs_before)
         return self
 
-    def _partial_fit(self, X: Any, y: Any, classes: Any) -> BaseTorchEstimator:
+    def _partial_fit(self, X: Any, y: Any, classes: Any,
+                     sample_weight: Any = None) -> BaseTorchEstimator:
         self._check_not_trimmed("partial_fit")
         self._check_params()
         if not self._is_fitted():
             self._target_adapter(self).check_first_partial_fit(classes)
-        return self._fit(X, y, classes=classes, epochs=1, warm=True, method="partial_fit")
+        return self._fit(X, y, classes=classes, epochs=1, warm=True, method="partial_fit",
+                         sample_weight=sample_weight)
 
     def lr_find(
         self,
@@ -393,18 +405,37 @@ class BaseTorchEstimator(NetAssembly, Predicting, FittedViews, NetHooksMixin, Ba
         # X has set n_features_in_ but trained nothing.
         return self._is_fitted()
 
-    def _prepare_fit(self, X: Any, y: Any, classes: Any, reset: bool):
+    def _prepare_fit(self, X: Any, y: Any, classes: Any, reset: bool,
+                     sample_weight: Any = None, method: str = "fit"):
         """Validate and convert the data; with ``reset``, also pick the device
         and draw the seed of a new fit.
 
         ``inputs`` is a tensor, or for a Dataset X an :class:`EncodedDataset`
-        (its items converted, its targets ``targets``)."""
+        (its items converted, its targets ``targets``). With
+        ``sample_weight``, the targets come with their weights
+        (:class:`~sktorch._data._tensors.WeightedTargets`)."""
         adapt_inputs, adapt_targets = self._adapters()
+        owner = type(self).__name__
         if is_dataset(X):
+            if sample_weight is not None:
+                raise TypeError(
+                    f"{owner} does not take sample_weight with a Dataset X yet: pass X and "
+                    "y as arrays, or leave sample_weight=None."
+                )
             inputs, targets, n_outputs = self._prepare_dataset(X, y, classes, reset)
         else:
             inputs, y = adapt_inputs.validate(X, as_array_input(y), adapt_targets, reset)
+            weights = check_sample_weight(sample_weight, len(inputs), owner)
             targets, n_outputs = adapt_targets.encode(y, classes, reset=reset)
+            weights = adapt_targets.weigh(targets, weights, method)
+            if weights is not None and not (weights == weights[0]).all():
+                # (Equal weights weigh nothing: training stays unweighted, to the bit.)
+                if weights.sum() <= 0:
+                    raise ValueError(
+                        f"The sample weights of {owner} (sample_weight times class_weight) "
+                        "are zero for every sample. Give some samples a positive weight."
+                    )
+                targets = WeightedTargets(targets, torch.from_numpy(weights.astype(np.float32)))
         if reset:
             device = resolve_device(self.device, type(self).__name__)
             seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
@@ -436,7 +467,7 @@ class BaseTorchEstimator(NetAssembly, Predicting, FittedViews, NetHooksMixin, Ba
         return EncodedDataset(X, targets, convert), targets, n_outputs
 
     def _fit(self, X: Any, y: Any, *, classes: Any, epochs: int, warm: bool,
-             method: str) -> BaseTorchEstimator:
+             method: str, sample_weight: Any = None) -> BaseTorchEstimator:
         initialize = not (warm and self._is_fitted())
         if not initialize:
             # Hyperparameters changed since the net was built: applied, or refused.
@@ -448,7 +479,8 @@ class BaseTorchEstimator(NetAssembly, Predicting, FittedViews, NetHooksMixin, Ba
         world = None
         if self.strategy is not None or self.devices is not None:
             world = check_distributed(self)
-        inputs, targets, n_outputs, device, seed = self._prepare_fit(X, y, classes, initialize)
+        inputs, targets, n_outputs, device, seed = self._prepare_fit(X, y, classes, initialize,
+                                                                      sample_weight, method)
         check_iterator_options(self._option_params(), type(self).__name__,
                                arrays=not isinstance(inputs, EncodedDataset))
         if world is not None and world > 1:

@@ -16,6 +16,7 @@ from sktorch._estimators._base import BaseTorchEstimator
 from sktorch._estimators._params import fill_doc
 from sktorch._engine._checks import check_output_fits_loss, output_kind
 from sktorch._utils._introspect import accepted_arguments
+from sktorch._utils._validation import StrOptions
 from sktorch.losses._plan import LossPlan
 
 
@@ -132,6 +133,7 @@ class TorchClassifier(LabelsMixin, ClassifierMixin, BaseTorchEstimator):
     Parameters
     ----------
     $common_parameters
+    $class_weight
 
     Attributes
     ----------
@@ -172,12 +174,17 @@ class TorchClassifier(LabelsMixin, ClassifierMixin, BaseTorchEstimator):
 
     _fitted_attributes = (*BaseTorchEstimator._fitted_attributes, *LabelsMixin._label_attributes)
     _target_adapter = LabelTarget
+    _parameter_constraints: dict = {
+        **BaseTorchEstimator._parameter_constraints,
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+    }
 
     def __init__(
         self,
         module: Any = "mlp",
         *,
         criterion: Any = "cross_entropy",
+        class_weight: dict | str | None = None,
         optimizer: Any = "adam",
         lr: float = 1e-3,
         lr_scheduler: Any = None,
@@ -208,6 +215,7 @@ class TorchClassifier(LabelsMixin, ClassifierMixin, BaseTorchEstimator):
         callbacks: list | None = None,
         **kwargs: Any,
     ) -> None:
+        self.class_weight = class_weight
         super().__init__(
             module,
             criterion=criterion,
@@ -242,7 +250,8 @@ class TorchClassifier(LabelsMixin, ClassifierMixin, BaseTorchEstimator):
             **kwargs,
         )
 
-    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> TorchClassifier:
+    def partial_fit(self, X: Any, y: Any, classes: Any = None,
+                    sample_weight: Any = None) -> TorchClassifier:
         """Train for one epoch on X and y, from the current weights.
 
         Parameters
@@ -254,6 +263,8 @@ class TorchClassifier(LabelsMixin, ClassifierMixin, BaseTorchEstimator):
         classes : array-like of shape (n_classes,), default=None
             Every label the estimator will ever see. Required on the first
             call (the module's output width depends on it), ignored after.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sample, as for ``fit``.
 
         Returns
         -------
@@ -264,7 +275,7 @@ class TorchClassifier(LabelsMixin, ClassifierMixin, BaseTorchEstimator):
         -----
         $continuing_rule
         """
-        return self._partial_fit(X, y, classes)
+        return self._partial_fit(X, y, classes, sample_weight)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities for X.

@@ -225,6 +225,7 @@ class ImageClassifier(ImageMixin, TorchClassifier):
         tensor cores (with '16-mixed' or 'bf16-mixed') and often on CPUs;
         results are the same up to floating-point rounding.
     $common_parameters
+    $class_weight
 
     Attributes
     ----------
@@ -274,6 +275,7 @@ class ImageClassifier(ImageMixin, TorchClassifier):
         backbone_lr: float | None = None,
         memory_format: str = "contiguous",
         criterion: Any = "cross_entropy",
+        class_weight: dict | str | None = None,
         optimizer: Any = "adam",
         lr: float = 1e-3,
         lr_scheduler: Any = None,
@@ -304,6 +306,7 @@ class ImageClassifier(ImageMixin, TorchClassifier):
         callbacks: list | None = None,
         **kwargs: Any,
     ) -> None:
+        self.class_weight = class_weight
         self.weights = weights
         self.image_size = image_size
         self.channels = channels

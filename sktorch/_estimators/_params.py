@@ -237,14 +237,27 @@ def fill_doc(cls: type, **values: str) -> type:
     common = COMMON_PARAMETERS_DOC
     if "\n    module : " in cls.__doc__.partition("$common_parameters")[0]:
         common = common[common.index("\n    criterion : ") + len("\n    "):]
-    values = {"freeze_doc": FREEZE_DOC, **values}
+    values = {"freeze_doc": FREEZE_DOC, "class_weight": CLASS_WEIGHT_DOC, **values}
+    doc = cls.__doc__.replace("$common_parameters", common)
     for name, value in values.items():
-        common = common.replace(f"${name}", value)
-    cls.__doc__ = cls.__doc__.replace("$common_parameters", common)
+        doc = doc.replace(f"${name}", value)
+    cls.__doc__ = doc
     partial_fit = vars(cls).get("partial_fit")
     if partial_fit is not None and partial_fit.__doc__:
         partial_fit.__doc__ = partial_fit.__doc__.replace("$continuing_rule", CONTINUING_DOC)
     return cls
+
+
+# The class_weight entry of the classifiers' docstrings.
+CLASS_WEIGHT_DOC = """class_weight : dict, 'balanced' or None, default=None
+        Weights of the classes, multiplied into the sample weights as
+        scikit-learn does (each sample weighs ``sample_weight`` times its
+        class's weight): the loss becomes the weighted mean, for every loss
+        with a per-sample form. A dict maps labels of y to weights (classes
+        not in it weigh 1); ``'balanced'`` weighs each class by
+        ``n_samples / (n_classes * count)``, as
+        :func:`sklearn.utils.class_weight.compute_class_weight` does (not
+        with ``partial_fit``, which sees part of the data at a time)."""
 
 
 # The defaults of the hyperparameters every estimator takes, those of
@@ -294,10 +307,10 @@ _IMAGE_DEFAULTS: dict[str, Any] = {
 #: The default of every hyperparameter of each public estimator, by class
 #: name: the common ones and each estimator's own and overridden ones.
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "TorchClassifier": {**COMMON_DEFAULTS, "criterion": "cross_entropy"},
+    "TorchClassifier": {**COMMON_DEFAULTS, "criterion": "cross_entropy", "class_weight": None},
     "TorchRegressor": {**COMMON_DEFAULTS, "criterion": "mse"},
     "ImageClassifier": {**COMMON_DEFAULTS, **_IMAGE_DEFAULTS, "module": "cnn",
-                        "criterion": "cross_entropy"},
+                        "criterion": "cross_entropy", "class_weight": None},
     "ImageSegmenter": {**COMMON_DEFAULTS, **_IMAGE_DEFAULTS, "module": "unet",
                        "criterion": "dice_ce", "weights_backbone": None},
 }

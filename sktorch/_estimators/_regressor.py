@@ -132,7 +132,7 @@ class TorchRegressor(RegressorMixin, BaseTorchEstimator):
             **kwargs,
         )
 
-    def partial_fit(self, X: Any, y: Any) -> TorchRegressor:
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> TorchRegressor:
         """Train for one epoch on X and y, from the current weights.
 
         Parameters
@@ -141,6 +141,8 @@ class TorchRegressor(RegressorMixin, BaseTorchEstimator):
             Training data.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Targets, with as many columns as at the first call.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sample, as for ``fit``.
 
         Returns
         -------
@@ -151,7 +153,7 @@ class TorchRegressor(RegressorMixin, BaseTorchEstimator):
         -----
         $continuing_rule
         """
-        return self._partial_fit(X, y, None)
+        return self._partial_fit(X, y, None, sample_weight)
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted targets for X.

@@ -286,7 +286,8 @@ class ImageSegmenter(ImageMixin, LabelsMixin, ClassifierMixin, BaseTorchEstimato
         tags.target_tags.multi_output = True
         return tags
 
-    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> ImageSegmenter:
+    def partial_fit(self, X: Any, y: Any, classes: Any = None,
+                    sample_weight: Any = None) -> ImageSegmenter:
         """Train for one epoch on the images X and masks y, from the current weights.
 
         Parameters
@@ -298,6 +299,8 @@ class ImageSegmenter(ImageMixin, LabelsMixin, ClassifierMixin, BaseTorchEstimato
         classes : array-like of shape (n_classes,), default=None
             Every label the masks will ever hold. Required on the first call
             (the network's number of score maps depends on it), ignored after.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sample, as for ``fit``.
 
         Returns
         -------
@@ -308,7 +311,7 @@ class ImageSegmenter(ImageMixin, LabelsMixin, ClassifierMixin, BaseTorchEstimato
         -----
         $continuing_rule
         """
-        return self._partial_fit(X, y, classes)
+        return self._partial_fit(X, y, classes, sample_weight)
 
     # ------------------------------------------------------- prediction
     def predict_proba(self, X: Any) -> np.ndarray:

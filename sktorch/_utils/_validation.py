@@ -6,6 +6,8 @@ keeping every such import here means a scikit-learn upgrade touches one file.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from sklearn.utils._param_validation import (  # noqa: F401 (re-exported)
@@ -108,3 +110,50 @@ def check_finite_float32(y: np.ndarray, owner: str) -> np.ndarray:
             "transformer=StandardScaler())."
         )
     return cast
+
+
+def check_sample_weight(sample_weight: Any, n_samples: int, owner: str,
+                        param: str = "sample_weight") -> np.ndarray | None:
+    """``sample_weight`` as a float64 array of one weight per sample, or None.
+
+    None and a scalar are as scikit-learn takes them (a scalar: every sample
+    that weight). Weights must be finite and non-negative with a positive
+    sum; their length must be the number of samples. Equal weights are
+    returned as None: they weigh every sample alike, which is training
+    without weights, to the bit.
+    """
+    if sample_weight is None:
+        return None
+    try:
+        weights = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"The {param!r} argument of {owner} must be numbers, one per sample. Got "
+            f"{type(sample_weight).__name__} values that are not: {exc}"
+        ) from exc
+    if weights.ndim == 0:
+        weights = np.full(n_samples, float(weights))
+    if weights.ndim != 1 or len(weights) != n_samples:
+        raise ValueError(
+            f"The {param!r} argument of {owner} must hold one weight per sample: shape "
+            f"({n_samples},). Got shape {weights.shape}."
+        )
+    if not np.isfinite(weights).all():
+        raise ValueError(
+            f"The {param!r} argument of {owner} holds NaN or infinite values "
+            f"(at positions {np.flatnonzero(~np.isfinite(weights))[:5].tolist()}); weights "
+            "must be finite."
+        )
+    if (weights < 0).any():
+        raise ValueError(
+            f"The {param!r} argument of {owner} holds negative weights (the smallest is "
+            f"{weights.min():.6g}); weights must be >= 0. A weight of 0 removes a sample."
+        )
+    if n_samples and weights.sum() <= 0:
+        raise ValueError(
+            f"The {param!r} argument of {owner} is zero for every sample: every "
+            "sample would be removed. Give some samples a positive weight."
+        )
+    if n_samples and (weights == weights[0]).all():
+        return None
+    return weights

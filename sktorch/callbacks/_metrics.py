@@ -10,6 +10,7 @@ import torch
 from sklearn.metrics import check_scoring, get_scorer_names
 from skorch.callbacks import Callback
 
+from sktorch._data._tensors import plain_targets, target_weights
 from sktorch._utils._introspect import did_you_mean
 from sktorch.exceptions import InvalidParameterError
 from sktorch.metrics import SCORERS
@@ -310,6 +311,9 @@ class ValidationMetrics(Callback):
             raise _no_validation_error(net, self.scorers_)
         estimator = getattr(net, "estimator", None)
         X, y = dataset_valid.X, dataset_valid.y
+        # Weighted validation rows (sample_weight) are scored with their weights.
+        weights = target_weights(y)
+        y = plain_targets(y)
         if estimator is not None:
             # As the user gives them: the net's decoding (sktorch._engine._scoring).
             X, y = net.decode_inputs(X), net.decode_targets(y)
@@ -319,7 +323,10 @@ class ValidationMetrics(Callback):
                 X = X.detach().cpu()
                 X = X if X.ndim == 4 else X.numpy()
             y = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
-        scores = self.scorer_(estimator, X, y)
+        if weights is None:
+            scores = self.scorer_(estimator, X, y)
+        else:
+            scores = self.scorer_(estimator, X, y, sample_weight=weights.detach().cpu().numpy())
         for name, score in scores.items():
             if isinstance(score, str):  # the traceback of a failed scorer
                 raise ValueError(
