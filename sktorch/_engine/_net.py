@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import Callback, EarlyStopping, PassthroughScoring
+from skorch.callbacks import Callback, EarlyStopping
 from skorch.dataset import get_len, unpack_data
 from skorch.history import History
 from skorch.utils import TeeGenerator
@@ -38,8 +38,8 @@ from sktorch._data._batches import (
 from sktorch._data._tensors import TensorDataset, WeightedTargets
 from sktorch._engine._net_hooks import NetHooks, overridden_hooks
 from sktorch._engine._scoring import ScoringView
+from sktorch._engine._weighting import SampleWeighting
 from sktorch.exceptions import InvalidParameterError
-from sktorch.losses._weighted import unreduced, weighted_loss_terms
 
 # precision name -> autocast dtype (None: no autocast)
 PRECISIONS: dict[str, torch.dtype | None] = {
@@ -73,7 +73,7 @@ def _overrides(cls: type, hook: str) -> bool:
     return getattr(cls, hook, None) is not getattr(Callback, hook, None)
 
 
-class SktorchNet(NetHooks, ScoringView, NeuralNet):
+class SktorchNet(NetHooks, ScoringView, SampleWeighting, NeuralNet):
     """skorch's ``NeuralNet`` with the in-memory batch path and sktorch's
     training options.
 
@@ -204,15 +204,6 @@ class SktorchNet(NetHooks, ScoringView, NeuralNet):
         state["_unreduced"] = None  # a copy of criterion_, made again when needed
         state["_batch_weight"] = state["_group_weight"] = None
         return state
-
-    def get_default_callbacks(self):
-        # train_loss and valid_loss averaged over the batches by their weight
-        # (see _LossAverage), not only by their number of rows.
-        return [
-            (name, _LossAverage(name=name, on_train=name == "train_loss")
-             if isinstance(callback, PassthroughScoring) else callback)
-            for name, callback in super().get_default_callbacks()
-        ]
 
     def notify(self, method_name, **cb_kwargs):
         # skorch calls every callback's hook three times per batch, though
@@ -434,41 +425,10 @@ class SktorchNet(NetHooks, ScoringView, NeuralNet):
         if self.log_output and isinstance(y_pred, torch.Tensor):
             y_pred = torch.log(y_pred + torch.finfo(y_pred.dtype).eps)
         if isinstance(y_true, WeightedTargets):
-            total, denominator = weighted_loss_terms(
-                self._unreduced_criterion(), y_pred,
-                y_true.targets.to(_as_device(self.device)), y_true.weights, self._owner())
-            self._batch_weight = denominator.detach()
-            # A batch whose every weight is 0 has S = 0 and D = 0: loss 0.
-            return total / denominator.clamp_min(torch.finfo(denominator.dtype).tiny)
+            return self._weighted_loss(y_pred, y_true)
         if isinstance(y_true, torch.Tensor):
             return self.criterion_(y_pred, y_true.to(_as_device(self.device)))
         return NeuralNet.get_loss(self, y_pred, y_true, X=X, training=training)
-
-    def _owner(self) -> str:
-        return type(self.estimator or self).__name__
-
-    def _unreduced_criterion(self):
-        """``criterion_`` giving element losses (``reduction='none'``), for
-        weighted batches; a copy, made once per criterion."""
-        if self._unreduced is None or self._unreduced[0] is not self.criterion_:
-            self._unreduced = (self.criterion_, unreduced(self.criterion_, self._owner()))
-        return self._unreduced[1]
-
-    def _divide_grads(self, denominator: torch.Tensor) -> None:
-        """Gradients of ``sum S`` over a step's batches (weighted, with
-        accumulation or data-parallel training) made those of ``sum S /
-        sum D``: what one large batch would give."""
-        if self._shard is not None:
-            import torch.distributed as dist
-
-            denominator = denominator.clone()
-            dist.all_reduce(denominator)
-            # DistributedDataParallel averaged the gradients over processes.
-            denominator = denominator / self._shard[1]
-        scale = 1.0 / denominator.clamp_min(torch.finfo(denominator.dtype).tiny)
-        for _, param in self.get_all_learnable_params():
-            if param.grad is not None:
-                param.grad.mul_(scale.to(param.grad.dtype))
 
     def _train_step(self, batch, **fit_params):
         if not self._custom_step():
@@ -637,20 +597,3 @@ class SktorchNet(NetHooks, ScoringView, NeuralNet):
                                     joint=self.augment_targets)
         return iterator
 
-
-class _LossAverage(PassthroughScoring):
-    """skorch's epoch loss (``train_loss``, ``valid_loss``): the batches'
-    losses averaged by their number of rows, or by their weight D when the
-    batches were weighted (``sample_weight``), so that the epoch's loss is
-    the weighted mean over all its samples."""
-
-    def get_avg_score(self, history):
-        prefix = "train" if self.on_train else "valid"
-        batches = history[-1, "batches"]
-        scored = [batch for batch in batches if self.name in batch]
-        key = f"{prefix}_batch_weight"
-        if scored and all(key in batch for batch in scored):
-            weights = [batch[key] for batch in scored]
-            if sum(weights) > 0:
-                return float(np.average([b[self.name] for b in scored], weights=weights))
-        return super().get_avg_score(history)
