@@ -111,6 +111,7 @@ def fit_distributed(
     *,
     initialize: bool,
     epochs: int,
+    validation: tuple[Any, Any] | None = None,
 ) -> Any:
     """Train ``estimator`` in ``world`` processes and install rank 0's
     fitted state in it."""
@@ -128,7 +129,7 @@ def fit_distributed(
         store = torch.distributed.TCPStore("127.0.0.1", 0, is_master=True,
                                            wait_for_workers=False, timeout=_TIMEOUT)
         args = (estimator, world, store.port, backend, threads, result, inputs, targets,
-                n_outputs, device, seed, initialize, epochs)
+                n_outputs, device, seed, initialize, epochs, validation)
         try:
             _run_workers(args, world)
         except ProcessException as exc:
@@ -285,7 +286,7 @@ def _first_error(tmp: str, exc: ProcessException) -> tuple[int, int, str]:
 
 
 def _worker(rank, estimator, world, port, backend, threads, result, inputs, targets,
-            n_outputs, device, seed, initialize, epochs) -> None:
+            n_outputs, device, seed, initialize, epochs, validation) -> None:
     import torch.distributed as dist
 
     if threads is not None:
@@ -302,7 +303,7 @@ def _worker(rank, estimator, world, port, backend, threads, result, inputs, targ
             estimator.verbose = 0
         estimator._train(
             inputs, targets, n_outputs, device, seed, initialize=initialize, epochs=epochs,
-            wrap=lambda net: _data_parallel(net, rank, world, device))
+            validation=validation, wrap=lambda net: _data_parallel(net, rank, world, device))
         if rank == 0:
             atomic_write(result, lambda file: pickle.dump(estimator, file))
     except BaseException:

@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, clone
-from sklearn.utils import check_random_state
 from skorch.helper import predefined_split
 
 from sktorch._data._augment import resolve_tta
@@ -37,32 +36,26 @@ from sktorch._engine._checks import (
     warn_if_not_converged,
 )
 from sktorch._estimators._build import NetAssembly
+from sktorch._estimators._prepare import DataPreparation
 from sktorch._estimators._fitted import FittedViews
 from sktorch._estimators._params import COMMON_CONSTRAINTS
 from sktorch._estimators._predict import Predicting
 from sktorch._estimators._continuing import check_and_apply, remember
-from sktorch._data._tensors import (
-    EncodedDataset,
-    TensorDataset,
-    WeightedTargets,
-    collect_targets,
-    is_dataset,
-    split_item,
-)
-from sktorch._utils._device import resolve_device, to_device_if_room
+from sktorch._data._tensors import EncodedDataset, TensorDataset, is_dataset
+from sktorch._utils._device import to_device_if_room
 from sktorch._engine._distributed import check_distributed, fit_distributed
 from sktorch._engine._lr_find import LRFinderResult, check_lr_find_arguments, lr_find
 from sktorch._engine._net import SktorchNet
 from sktorch._engine._net_hooks import NetHooksMixin
 from sktorch._utils._introspect import did_you_mean
 from sktorch._utils._rng import fit_random_state, rng_state, set_rng_state
-from sktorch._utils._validation import as_array_input, check_sample_weight
 from sktorch.exceptions import InvalidParameterError
 from sktorch.callbacks._needs import check_validation_needs
 from sktorch.callbacks._checkpoint import check_resume, load_training_state, read_checkpoint
 
 
-class BaseTorchEstimator(NetAssembly, Predicting, FittedViews, NetHooksMixin, BaseEstimator):
+class BaseTorchEstimator(DataPreparation, NetAssembly, Predicting, FittedViews, NetHooksMixin,
+                         BaseEstimator):
     """Base class of sktorch estimators; not meant to be used directly.
 
     Subclasses set the task: how targets are encoded, how many outputs the
@@ -81,7 +74,7 @@ class BaseTorchEstimator(NetAssembly, Predicting, FittedViews, NetHooksMixin, Ba
     # ``checkpoint_path_`` names a directory of the machine that fitted.
     _fitted_attributes: tuple[str, ...] = (
         "n_outputs_", "n_features_in_", "feature_names_in_", "_input_shape", "_rng_state",
-        "_split_seed", "_trimmed", "_loss_plan",
+        "_split_seed", "_trimmed", "_loss_plan", "_validating",
     )
     # Set by fit but deliberately not saved: the hyperparameters the net was
     # built with (sktorch._estimators._continuing), which a loaded estimator takes anew
@@ -253,7 +246,8 @@ class BaseTorchEstimator(NetAssembly, Predicting, FittedViews, NetHooksMixin, Ba
     # ------------------------------------------------------- subclass hooks
 
     # --------------------------------------------------------------- fitting
-    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> BaseTorchEstimator:
+    def fit(self, X: Any, y: Any = None, sample_weight: Any = None, *, X_val: Any = None,
+            y_val: Any = None, sample_weight_val: Any = None) -> BaseTorchEstimator:
         """Train the module on X and y.
 
         With ``warm_start=True`` on a fitted estimator, training continues
@@ -287,6 +281,16 @@ class BaseTorchEstimator(NetAssembly, Predicting, FittedViews, NetHooksMixin, Ba
             same as None. Finite and >= 0. Not yet with a Dataset X.
             Batch normalization layers still average a batch's rows
             unweighted.
+        X_val, y_val : array-like, default=None
+            A validation set, as X and y (arrays, not a Dataset), as
+            scikit-learn's ``HistGradientBoostingClassifier.fit`` takes one:
+            early stopping, plateau schedules, checkpoints and ``metrics``
+            watch it, and no rows of X are held out
+            (``validation_fraction`` must then be None). For data whose rows
+            are not exchangeable (time series, groups), where a random split
+            would leak. Its labels must be among the training labels.
+        sample_weight_val : array-like of shape (n_val,), default=None
+            Weights of the validation rows, as ``sample_weight``.
 
         Returns
         -------
@@ -296,8 +300,11 @@ class BaseTorchEstimator(NetAssembly, Predicting, FittedViews, NetHooksMixin, Ba
         self._check_not_trimmed("fit")
         self._check_params()
         epochs_before = len(self.history_) if self.warm_start and self._is_fitted() else 0
+        validation = None
+        if X_val is not None or y_val is not None or sample_weight_val is not None:
+            validation = (X_val, y_val, sample_weight_val)
         self._fit(X, y, classes=None, epochs=self.max_epochs, warm=self.warm_start,
-                  method="fit", sample_weight=sample_weight)
+                  method="fit", sample_weight=sample_weight, validation=validation)
         warn_if_not_converged(self, len(self.history_) - epochs_before)
         return self
 
@@ -405,69 +412,9 @@ class BaseTorchEstimator(NetAssembly, Predicting, FittedViews, NetHooksMixin, Ba
         # X has set n_features_in_ but trained nothing.
         return self._is_fitted()
 
-    def _prepare_fit(self, X: Any, y: Any, classes: Any, reset: bool,
-                     sample_weight: Any = None, method: str = "fit"):
-        """Validate and convert the data; with ``reset``, also pick the device
-        and draw the seed of a new fit.
-
-        ``inputs`` is a tensor, or for a Dataset X an :class:`EncodedDataset`
-        (its items converted, its targets ``targets``). With
-        ``sample_weight``, the targets come with their weights
-        (:class:`~sktorch._data._tensors.WeightedTargets`)."""
-        adapt_inputs, adapt_targets = self._adapters()
-        owner = type(self).__name__
-        if is_dataset(X):
-            if sample_weight is not None:
-                raise TypeError(
-                    f"{owner} does not take sample_weight with a Dataset X yet: pass X and "
-                    "y as arrays, or leave sample_weight=None."
-                )
-            inputs, targets, n_outputs = self._prepare_dataset(X, y, classes, reset)
-        else:
-            inputs, y = adapt_inputs.validate(X, as_array_input(y), adapt_targets, reset)
-            weights = check_sample_weight(sample_weight, len(inputs), owner)
-            targets, n_outputs = adapt_targets.encode(y, classes, reset=reset)
-            weights = adapt_targets.weigh(targets, weights, method)
-            if weights is not None and not (weights == weights[0]).all():
-                # (Equal weights weigh nothing: training stays unweighted, to the bit.)
-                if weights.sum() <= 0:
-                    raise ValueError(
-                        f"The sample weights of {owner} (sample_weight times class_weight) "
-                        "are zero for every sample. Give some samples a positive weight."
-                    )
-                targets = WeightedTargets(targets, torch.from_numpy(weights.astype(np.float32)))
-        if reset:
-            device = resolve_device(self.device, type(self).__name__)
-            seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        else:
-            device, seed = torch.device(self.net_.device), None
-        return inputs, targets, n_outputs, device, seed
-
-    def _prepare_dataset(self, X: Any, y: Any, classes: Any, reset: bool):
-        """The general path's ``_prepare_fit``: check the first item, collect
-        and encode every target, wrap X."""
-        owner = type(self).__name__
-        adapt_inputs, adapt_targets = self._adapters()
-        if adapt_targets.refuses_datasets is not None:
-            raise TypeError(adapt_targets.refuses_datasets.format(owner=owner))
-        if y is not None:
-            raise ValueError(
-                f"{owner}.fit got a Dataset as X and a y as well; a Dataset's items carry "
-                "their own targets as (x, y) pairs. Pass y=None."
-            )
-        if len(X) == 0:
-            raise ValueError(f"{owner} needs at least one sample; the Dataset X is empty.")
-        convert = adapt_inputs.sample_converter()
-        sample = convert(split_item(X[0], 0, owner)[0])
-        adapt_inputs.check_sample(sample, reset)
-        if reset:
-            self._input_shape = tuple(sample.shape)
-        y = adapt_targets.validate_collected(collect_targets(X, owner))
-        targets, n_outputs = adapt_targets.encode(y, classes, reset=reset)
-        return EncodedDataset(X, targets, convert), targets, n_outputs
-
     def _fit(self, X: Any, y: Any, *, classes: Any, epochs: int, warm: bool,
-             method: str, sample_weight: Any = None) -> BaseTorchEstimator:
+             method: str, sample_weight: Any = None,
+             validation: tuple[Any, Any, Any] | None = None) -> BaseTorchEstimator:
         initialize = not (warm and self._is_fitted())
         if not initialize:
             # Hyperparameters changed since the net was built: applied, or refused.
@@ -483,14 +430,16 @@ class BaseTorchEstimator(NetAssembly, Predicting, FittedViews, NetHooksMixin, Ba
                                                                       sample_weight, method)
         check_iterator_options(self._option_params(), type(self).__name__,
                                arrays=not isinstance(inputs, EncodedDataset))
+        if validation is not None:
+            validation = self._prepare_validation(inputs, *validation)
         if world is not None and world > 1:
             # Data, targets and seed are prepared here, once: every process
             # trains from the same ones.
             fit_distributed(self, world, inputs, targets, n_outputs, device, seed,
-                            initialize=initialize, epochs=epochs)
+                            initialize=initialize, epochs=epochs, validation=validation)
         else:
             self._train(inputs, targets, n_outputs, device, seed,
-                        initialize=initialize, epochs=epochs)
+                        initialize=initialize, epochs=epochs, validation=validation)
         # (Also after a continuing fit: data-parallel workers hand back
         # copies of the hyperparameters' objects.)
         remember(self)
@@ -506,10 +455,13 @@ class BaseTorchEstimator(NetAssembly, Predicting, FittedViews, NetHooksMixin, Ba
         *,
         initialize: bool,
         epochs: int,
+        validation: tuple[Any, Any] | None = None,
         wrap: Callable[[SktorchNet], Any] = lambda net: contextlib.nullcontext(),
     ) -> BaseTorchEstimator:
-        """Train on prepared data; ``wrap(net)`` is the context the training
-        loop runs in (data-parallel training wraps the module there)."""
+        """Train on prepared data; ``validation`` is a prepared validation
+        set (inputs, targets), else ``validation_fraction`` decides;
+        ``wrap(net)`` is the context the training loop runs in (data-parallel
+        training wraps the module there)."""
         cuda = [device.index or 0] if device.type == "cuda" else []
         # The caller's global torch random state is restored afterwards:
         # seeding is ours to do, but the user's own random stream is not ours
@@ -529,8 +481,14 @@ class BaseTorchEstimator(NetAssembly, Predicting, FittedViews, NetHooksMixin, Ba
                     self._split_seed = resume["split_seed"]
             else:
                 set_rng_state(self._rng_state, device)
-            train, valid = split_validation(inputs, targets, self._validation_share(),
-                                            self._split_seed, self._target_adapter(self))
+            if validation is None:
+                train, valid = split_validation(inputs, targets, self._validation_share(),
+                                                self._split_seed, self._target_adapter(self))
+            else:
+                train, valid = (inputs, targets), validation
+            if initialize:
+                # Whether the net is built validating (sktorch.load builds it so).
+                self._validating = valid is not None
             general = isinstance(inputs, EncodedDataset)
             if initialize:
                 if general:

@@ -162,7 +162,7 @@ def _check_fitted(key: str, value: Any, where: str) -> None:
         valid = _is_int(value, 1, _MAX_DIM)
     elif key == "_split_seed":
         valid = _is_int(value, 0, 1 << 63)
-    elif key in ("_y_was_1d", "_trimmed"):
+    elif key in ("_y_was_1d", "_trimmed", "_validating"):
         valid = isinstance(value, bool)
     elif key == "_rng_state":
         valid = (isinstance(value, dict) and isinstance(value.get("cpu"), torch.Tensor)
@@ -184,7 +184,9 @@ def build_net(estimator: Any, document: dict[str, Any], weights: dict[str, torch
     n_train = (document.get("net") or {}).get("n_train")
     if n_train is not None and not _is_int(n_train, 1, 1 << 40):
         raise InvalidFileError(f"{where!r} holds an invalid number of training rows {n_train!r}.")
-    validating = estimator._validation_share() is not None
+    # Files before the fitted _validating derived it from the hyperparameters.
+    validating = estimator.__dict__.get("_validating",
+                                        estimator._validation_share() is not None)
     overrides: dict[str, Any] = {}
     if getattr(estimator, "precision", "32") == "16-mixed" and target.type != "cuda":
         overrides["precision"] = "32"  # float16 autocast with a GradScaler needs CUDA
